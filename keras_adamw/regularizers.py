@@ -1,0 +1,119 @@
+"""Weight decays read from a model's regularizers, and the penalties zeroed.
+
+A Keras ``L1L2(l1, l2)`` regularizer on a weight w adds ``l1 * sum|w| + l2 * sum w^2``
+to the loss. Read as a decoupled decay it becomes the pair ``(l1, l2)`` of the
+update ``w <- w - eta_t * s * (l1 * sign(w) + l2 * w)`` (see ``decoupled.py``).
+The pair is read first, then (``zero_penalties=True``) the penalty is removed from
+the model so that the weight is not decayed twice, once by the optimizer and once
+through the gradient. keras-adamw 1.38 did these two in the opposite order and so
+read zeros.
+"""
+
+import warnings
+from typing import Dict, Sequence, Tuple
+
+from ._keras import keras
+
+__all__ = ["get_weight_decays", "zero_penalties", "fill_dict_in_order",
+           "regularizer_decay"]
+
+Decay = Tuple[float, float]
+
+
+def regularizer_decay(regularizer) -> "Decay | None":
+    """``(l1, l2)`` of a Keras L1, L2 or L1L2 regularizer; None for any other."""
+    kind = type(regularizer)
+    if kind is keras.regularizers.L1:
+        return float(regularizer.l1), 0.0
+    if kind is keras.regularizers.L2:
+        return 0.0, float(regularizer.l2)
+    if kind is keras.regularizers.L1L2:
+        return float(regularizer.l1), float(regularizer.l2)
+    return None
+
+
+def _regularized_variables(model):
+    """(variable, regularizer) for each trainable weight that carries a penalty.
+
+    Keras 3 keeps the regularizer on the variable (``add_weight(regularizer=...)``),
+    which is what ``model.losses`` reads, so nested models, RNN cells, wrappers and
+    custom layers are all covered by walking ``model.trainable_weights``.
+    """
+    seen = set()
+    for variable in model.trainable_weights:
+        regularizer = getattr(variable, "regularizer", None)
+        if regularizer is None or id(variable) in seen:
+            continue
+        seen.add(id(variable))
+        yield variable, regularizer
+
+
+def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
+    """``{variable.path: (l1, l2)}`` for every L1/L2/L1L2-regularized weight.
+
+    A regularizer that is not L1, L2 or L1L2 (a custom one, an orthogonal
+    regularizer) cannot be read as a decay: it stays in the loss, and is reported
+    once in a warning.
+    """
+    _require_built(model)
+    decays, untranslatable = {}, []
+    for variable, regularizer in _regularized_variables(model):
+        decay = regularizer_decay(regularizer)
+        if decay is None:
+            untranslatable.append(f"{variable.path} ({type(regularizer).__name__})")
+        else:
+            decays[variable.path] = decay
+    if untranslatable and warn:
+        warnings.warn(
+            "keras_adamw: these regularizers are not L1/L2/L1L2, so they are not "
+            "read as weight decays and stay in the loss: " + ", ".join(untranslatable),
+            stacklevel=2)
+    return decays
+
+
+def zero_penalties(model) -> None:
+    """Remove every L1/L2/L1L2 weight penalty from ``model``, for good.
+
+    The variable's regularizer is cleared (so ``model.losses`` holds no weight
+    penalty), and so is every layer attribute that held the same regularizer
+    object (``kernel_regularizer`` and the like), so the model's config, and thus
+    a model saved and loaded again, has no penalty either. Activity regularizers
+    and regularizers that are not L1/L2/L1L2 are left alone.
+    """
+    _require_built(model)
+    removed = []
+    for variable, regularizer in _regularized_variables(model):
+        if regularizer_decay(regularizer) is not None:
+            variable.regularizer = None
+            removed.append(regularizer)
+    if not removed:
+        return
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for attribute, value in list(vars(layer).items()):
+            if attribute == "activity_regularizer" or attribute.startswith("__"):
+                continue
+            if any(value is r for r in removed):
+                setattr(layer, attribute, None)
+
+
+def fill_dict_in_order(_dict: dict, values_list: Sequence) -> dict:
+    """Assign ``values_list`` to the keys of ``_dict`` in order; return ``_dict``.
+
+    As in keras-adamw 1.38: ``fill_dict_in_order(get_weight_decays(model),
+    [(0, 1e-3), (1e-4, 2e-4)])``.
+    """
+    if len(values_list) != len(_dict):
+        raise ValueError(
+            f"fill_dict_in_order: got {len(values_list)} values for a dict of "
+            f"{len(_dict)} keys {list(_dict)}; give one value per key.")
+    for key, value in zip(list(_dict), values_list):
+        _dict[key] = value
+    return _dict
+
+
+def _require_built(model) -> None:
+    if not getattr(model, "built", False) or not model.weights:
+        raise ValueError(
+            f"`model` {getattr(model, 'name', model)!r} has no weights yet: build it "
+            "first (give it an `Input`, or call `model.build(input_shape)`), then "
+            "create the optimizer with `model=`.")

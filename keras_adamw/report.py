@@ -1,0 +1,58 @@
+"""The ``init_verbose`` table: what each variable gets, printed once at build."""
+
+from . import schedule
+
+__all__ = ["settings_table"]
+
+
+def _initial_learning_rate(optimizer):
+    """alpha_0 as a float, or None when it cannot be read here (inside a trace)."""
+    try:
+        value = optimizer._learning_rate
+        if callable(value) and not hasattr(value, "numpy"):
+            value = value(0)
+        return float(value.numpy() if hasattr(value, "numpy") else value)
+    except Exception:  # a symbolic value: the table says "lr-scaled" instead
+        return None
+
+
+def settings_table(optimizer, variables) -> str:
+    """One row per variable: path, shape, lr multiplier, l1, l2, and the decay of
+    the first step, ``c * (l1 * sign(w) + l2 * w)`` with c = eta_0 * s_0 (times
+    alpha_0 * mu with ``lr_scaled_decay``)."""
+    eta0 = 1.0
+    if optimizer.use_cosine_annealing:
+        eta0 = schedule.cosine_multiplier(
+            optimizer._t_cur_start, optimizer.total_iterations,
+            optimizer.eta_min, optimizer.eta_max)
+    t_norm = optimizer.total_iterations_wd or optimizer.total_iterations
+    s0 = schedule.normalization_scale(t_norm) if t_norm else 1.0
+    c0 = eta0 * s0
+    alpha0 = _initial_learning_rate(optimizer) if optimizer.lr_scaled_decay else 1.0
+
+    header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0")
+    rows = []
+    for setting, variable in zip(optimizer._variable_settings, variables):
+        if not (setting.l1 or setting.l2):
+            first = "-"
+        elif alpha0 is None:
+            first = "lr-scaled"
+        else:
+            c = c0 * alpha0 * (setting.lr_multiplier if optimizer.lr_scaled_decay else 1.0)
+            parts = []
+            if setting.l2:
+                parts.append(f"{c * setting.l2:.3g}*w")
+            if setting.l1:
+                parts.append(f"{c * setting.l1:.3g}*sign(w)")
+            first = " + ".join(parts)
+        rows.append((setting.path, str(tuple(variable.shape)), f"{setting.lr_multiplier:g}",
+                     f"{setting.l1:g}", f"{setting.l2:g}", first))
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+
+    def line(row):
+        return "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+
+    title = (f"{optimizer.name}: eta_0={eta0:.4g}, normalization s={s0:.4g}, "
+             f"{'lr-scaled' if optimizer.lr_scaled_decay else 'decoupled'} decay")
+    return "\n".join([title, line(header), line(["-" * w for w in widths])]
+                     + [line(r) for r in rows])

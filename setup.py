@@ -1,0 +1,37 @@
+"""keras-adamw: decoupled weight decay (AdamW, NadamW, SGDW) and warm restarts for Keras 3."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+here = pathlib.Path(__file__).parent
+version = re.search(r'__version__ = "([^"]+)"',
+                    (here / "keras_adamw" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="keras-adamw",
+    version=version,
+    description=("AdamW, NadamW, SGDW, warm restarts and lr multipliers for Keras 3, "
+                 "exact to Loshchilov & Hutter"),
+    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["keras_adamw", "keras_adamw.*"]),
+    python_requires=">=3.9",
+    install_requires=["keras>=3.0", "numpy"],
+    extras_require={
+        # TensorFlow is the default Keras backend; the CPU build installs faster.
+        "tensorflow": ["tensorflow>=2.16"],
+        "tensorflow-cpu": ["tensorflow-cpu>=2.16"],
+        "jax": ["jax[cpu]"],
+        # The example plots with matplotlib and trains on scikit-learn's digits.
+        "example": ["matplotlib", "scikit-learn"],
+        "test": ["pytest>=7"],
+    },
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
