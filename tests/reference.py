@@ -1,0 +1,117 @@
+"""An independent NumPy reference, written from the papers' pseudo-code.
+
+* Loshchilov & Hutter, *Decoupled Weight Decay Regularization* (ICLR 2019):
+  Algorithm 1 (SGD with momentum and decoupled decay, SGDW) and Algorithm 2
+  (Adam with decoupled decay, AdamW), with the normalized decay of Appendix B.1,
+  lambda = lambda_norm * sqrt(1 / T_norm).
+* Loshchilov & Hutter, *SGDR* (ICLR 2017), eq. (5), in the cycle shape of
+  keras-adamw 1.38: eta goes from eta_max at the first step of a cycle to eta_min at
+  its last step, T_cur / T_i replaced by k / (T_i - 1).
+* Dozat, *Incorporating Nesterov Momentum into Adam* (2016), Algorithm 2, with the
+  momentum schedule mu_t = beta_1 * (1 - 0.5 * 0.96^t) that Keras' Nadam uses.
+
+Adam is written as Kingma & Ba's Algorithm 1 with bias-corrected moments m_hat,
+v_hat and epsilon in the "efficient" placement of their Section 2 (epsilon_hat =
+epsilon * sqrt(1 - beta_2^t), which is how Keras implements it); the paper's
+Algorithm 2 leaves that detail to Adam.
+
+Nothing here imports keras_adamw or keras.
+"""
+
+import math
+
+import numpy as np
+
+
+def sgdr_multiplier(k, cycle, eta_min, eta_max):
+    """eta for the k-th step (0-based) of a cycle of ``cycle`` steps."""
+    if cycle == 1:
+        return eta_max
+    k = min(k, cycle - 1)
+    return eta_min + 0.5 * (eta_max - eta_min) * (1 + math.cos(math.pi * k / (cycle - 1)))
+
+
+class Reference:
+    """The whole optimizer for a list of float64 arrays.
+
+    algo: "adam", "nadam" or "sgd" (with ``momentum``, ``nesterov``).
+    mus: lr multiplier per variable; decays: (l1, l2) per variable.
+    norm: "cycle" (T_norm = current cycle length), an int (total_iterations_wd),
+    or None (no normalization).
+    """
+
+    def __init__(self, algo, weights, lr, mus, decays, *, annealing=False,
+                 total_iterations=None, t_mult=1, eta_min=0.0, eta_max=1.0,
+                 autorestart=None, norm=None, lr_scaled=False, momentum=0.0,
+                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.algo, self.lr, self.mus, self.decays = algo, lr, mus, decays
+        self.w = [np.array(w, dtype=np.float64) for w in weights]
+        self.m = [np.zeros_like(w) for w in self.w]
+        self.v = [np.zeros_like(w) for w in self.w]
+        self.annealing, self.t_mult = annealing, t_mult
+        self.eta_min, self.eta_max = eta_min, eta_max
+        self.autorestart = annealing if autorestart is None else autorestart
+        self.cycle = total_iterations
+        self.norm, self.lr_scaled = norm, lr_scaled
+        self.momentum, self.nesterov = momentum, nesterov
+        self.b1, self.b2, self.eps = beta_1, beta_2, epsilon
+        self.t = 0          # applied steps so far (Adam's t - 1)
+        self.t_cur = 0      # steps into the current cycle
+        self.mu_product = 1.0
+        self.etas = []
+
+    def alpha(self, t):
+        return self.lr(t) if callable(self.lr) else self.lr
+
+    def step(self, grads):
+        alpha = self.alpha(self.t)
+        eta = sgdr_multiplier(self.t_cur, self.cycle, self.eta_min, self.eta_max) \
+            if self.annealing else 1.0
+        self.etas.append(eta)
+        if self.norm == "cycle":
+            s = math.sqrt(1.0 / self.cycle)
+        elif isinstance(self.norm, int):
+            s = math.sqrt(1.0 / self.norm)
+        else:
+            s = 1.0
+        self.t += 1
+        t = self.t
+        if self.algo == "nadam":
+            mu_t = self.b1 * (1 - 0.5 * 0.96 ** t)
+            mu_next = self.b1 * (1 - 0.5 * 0.96 ** (t + 1))
+            self.mu_product *= mu_t
+        for i, g in enumerate(grads):
+            g = np.asarray(g, dtype=np.float64)
+            w = self.w[i]
+            l1, l2 = self.decays[i]
+            lr_w = eta * self.mus[i] * alpha
+            # Decoupled decay: eta_t * lambda * w (Alg. 1 line 9, Alg. 2 line 12).
+            c = eta * s * (alpha * self.mus[i] if self.lr_scaled else 1.0)
+            decay = c * (l1 * np.sign(w) + l2 * w)
+            if self.algo == "sgd":
+                if self.momentum:
+                    self.m[i] = self.momentum * self.m[i] + lr_w * g
+                    step = (self.momentum * self.m[i] + lr_w * g) if self.nesterov else self.m[i]
+                else:
+                    step = lr_w * g
+            elif self.algo == "adam":
+                self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
+                self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g
+                m_hat = self.m[i] / (1 - self.b1 ** t)
+                v_hat = self.v[i] / (1 - self.b2 ** t)
+                eps_hat = self.eps / math.sqrt(1 - self.b2 ** t)
+                step = lr_w * m_hat / (np.sqrt(v_hat) + eps_hat)
+            elif self.algo == "nadam":
+                self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
+                self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g
+                m_hat = (mu_next * self.m[i] / (1 - self.mu_product * mu_next)
+                         + (1 - mu_t) * g / (1 - self.mu_product))
+                v_hat = self.v[i] / (1 - self.b2 ** t)
+                step = lr_w * m_hat / (np.sqrt(v_hat) + self.eps)
+            else:
+                raise ValueError(self.algo)
+            self.w[i] = w - decay - step
+        self.t_cur += 1
+        if self.autorestart and self.t_cur >= self.cycle:
+            self.t_cur = 0
+            self.cycle *= self.t_mult

@@ -1,0 +1,176 @@
+"""Step-by-step agreement with the NumPy reference written from the papers."""
+
+import math
+
+import numpy as np
+import pytest
+
+import keras
+from conftest import gradient_stream, two_layer_model
+from reference import Reference, sgdr_multiplier
+
+from keras_adamw import AdamW, NadamW, SGDW
+
+STEPS = 50          # cycles of 10, 20, 40 steps: restarts after steps 10 and 30, 20 steps into the third
+T0, T_MULT = 10, 2
+MUS = {"a/kernel": 1.0, "b/kernel": 0.5}
+DECAYS = {"a/kernel": (2e-3, 4e-2), "b/kernel": (0.0, 6e-2)}
+
+ALGOS = {
+    "adam": (AdamW, {}, 1e-2, {}),
+    "nadam": (NadamW, {}, 1e-2, {}),
+    "sgd": (SGDW, {}, 5e-2, {}),
+    "sgd_momentum": (SGDW, {"momentum": 0.9}, 5e-2, {"momentum": 0.9}),
+    "sgd_nesterov": (SGDW, {"momentum": 0.9, "nesterov": True}, 5e-2,
+                     {"momentum": 0.9, "nesterov": True}),
+}
+
+
+def run_both(algo, lr_scaled, norm, steps=STEPS, annealing=True, lr=None, **extra):
+    cls, base_kwargs, default_lr, ref_kwargs = ALGOS[algo]
+    lr = default_lr if lr is None else lr
+    model = two_layer_model()
+    variables = model.trainable_variables
+    paths = [v.path for v in variables]
+    ref = Reference(
+        "sgd" if algo.startswith("sgd") else algo,
+        [v.numpy() for v in variables], lr,
+        [MUS[p] for p in paths], [DECAYS[p] for p in paths],
+        annealing=annealing, total_iterations=T0, t_mult=T_MULT, eta_min=0.05,
+        eta_max=1.0, norm=norm, lr_scaled=lr_scaled, **ref_kwargs)
+    opt = cls(learning_rate=lr, weight_decays=DECAYS, lr_multipliers=MUS,
+              use_cosine_annealing=annealing, total_iterations=T0, t_mult=T_MULT,
+              eta_min=0.05, eta_max=1.0, lr_scaled_decay=lr_scaled,
+              total_iterations_wd=norm if isinstance(norm, int) else None,
+              init_verbose=False, **base_kwargs, **extra)
+    etas, t_curs = [], []
+    for grads in gradient_stream(variables, steps):
+        etas.append(float(opt.eta_t))
+        opt.apply_gradients(zip(grads, variables))
+        ref.step(grads)
+        t_curs.append((int(opt.t_cur.numpy()), ref.t_cur))
+        for v, w in zip(variables, ref.w):
+            np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(etas, ref.etas, rtol=1e-6, atol=1e-7)
+    assert all(a == b for a, b in t_curs)
+    return opt, ref
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+@pytest.mark.parametrize("lr_scaled", [False, True])
+def test_trajectory_matches_reference(algo, lr_scaled):
+    """50 steps, two restarts with t_mult=2, two multipliers, l1 and l2, T_norm = T_i."""
+    opt, ref = run_both(algo, lr_scaled, norm="cycle")
+    # The reference really went through two restarts and the third cycle.
+    assert ref.cycle == 40 and ref.t_cur == 20
+    assert int(opt.t_cur.numpy()) == 20
+
+
+@pytest.mark.parametrize("algo", ["adam", "sgd_momentum"])
+@pytest.mark.parametrize("norm", [None, 25])
+def test_normalization_modes(algo, norm):
+    """T_norm from total_iterations_wd, and no normalization at all."""
+    if norm is None:
+        # No total_iterations_wd and no total_iterations: s = 1.
+        cls, base_kwargs, lr, ref_kwargs = ALGOS[algo]
+        model = two_layer_model()
+        variables = model.trainable_variables
+        paths = [v.path for v in variables]
+        ref = Reference("sgd" if algo.startswith("sgd") else algo,
+                        [v.numpy() for v in variables], lr, [MUS[p] for p in paths],
+                        [DECAYS[p] for p in paths], norm=None, **ref_kwargs)
+        opt = cls(learning_rate=lr, weight_decays=DECAYS, lr_multipliers=MUS,
+                  init_verbose=False, **base_kwargs)
+        for grads in gradient_stream(variables, 20):
+            opt.apply_gradients(zip(grads, variables))
+            ref.step(grads)
+        for v, w in zip(variables, ref.w):
+            np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
+    else:
+        run_both(algo, lr_scaled=False, norm=norm, steps=STEPS)
+
+
+def test_learning_rate_schedule_is_multiplied_by_eta():
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, decay_steps=7, decay_rate=0.5)
+    run_both("adam", lr_scaled=True, norm="cycle", lr=schedule)
+
+
+def test_reference_is_not_trivially_equal():
+    """The checks above can fail: the decay and the schedule change the weights."""
+    _, decayed = run_both("adam", False, "cycle", steps=12)
+    model = two_layer_model()
+    variables = model.trainable_variables
+    plain = Reference("adam", [v.numpy() for v in variables], 1e-2, [1, 1], [(0, 0), (0, 0)])
+    for grads in gradient_stream(variables, 12):
+        plain.step(grads)
+    assert max(np.abs(a - b).max() for a, b in zip(decayed.w, plain.w)) > 1e-2
+
+
+@pytest.mark.parametrize("cls", [AdamW, SGDW, NadamW])
+@pytest.mark.parametrize("lr", [1e-4, 1e-1, 10.0])
+def test_zero_gradients_decay_is_independent_of_learning_rate(cls, lr):
+    """With g = 0, w_T = w_0 * prod_t (1 - eta_t * l2 * s), whatever alpha is."""
+    model = two_layer_model()
+    variables = model.trainable_variables
+    w0 = [v.numpy().astype(np.float64) for v in variables]
+    l2, steps = 0.1, 25
+    opt = cls(learning_rate=lr, weight_decays=l2, use_cosine_annealing=True,
+              total_iterations=T0, t_mult=T_MULT, init_verbose=False)
+    zeros = [np.zeros(v.shape, "float32") for v in variables]
+    factor, cycle, k = 1.0, T0, 0
+    for _ in range(steps):
+        opt.apply_gradients(zip(zeros, variables))
+        factor *= 1 - sgdr_multiplier(k, cycle, 0.0, 1.0) * l2 * math.sqrt(1 / cycle)
+        k += 1
+        if k == cycle:
+            k, cycle = 0, cycle * T_MULT
+    for v, w in zip(variables, w0):
+        np.testing.assert_allclose(v.numpy(), w * factor, rtol=1e-5)
+    assert factor < 0.8  # the decay did something
+
+
+def test_lr_scaled_decay_depends_on_learning_rate():
+    """The torch/Keras convention: with g = 0, w_T = w_0 * prod(1 - alpha eta l2 s)."""
+    model = two_layer_model()
+    (v, _) = model.trainable_variables
+    w0 = v.numpy().astype(np.float64)
+    opt = AdamW(learning_rate=0.5, weight_decays={"a/kernel": 0.1}, lr_scaled_decay=True,
+                init_verbose=False)
+    for _ in range(10):
+        opt.apply_gradients([(np.zeros(v.shape, "float32"), v)])
+    np.testing.assert_allclose(v.numpy(), w0 * (1 - 0.5 * 0.1) ** 10, rtol=1e-5)
+
+
+@pytest.mark.parametrize("base_cls, cls, kwargs", [
+    (keras.optimizers.Adam, AdamW, {"amsgrad": True}),
+    (keras.optimizers.Adam, AdamW, {"clipnorm": 0.5}),
+    (keras.optimizers.Adam, AdamW, {"global_clipnorm": 0.5}),
+    (keras.optimizers.Adam, AdamW, {"clipvalue": 0.1}),
+    (keras.optimizers.Adam, AdamW, {"use_ema": True}),
+    (keras.optimizers.Adam, AdamW, {"gradient_accumulation_steps": 3}),
+    (keras.optimizers.SGD, SGDW, {"momentum": 0.5, "nesterov": True}),
+    (keras.optimizers.Nadam, NadamW, {"beta_1": 0.8}),
+])
+def test_base_arguments_keep_their_meaning(base_cls, cls, kwargs):
+    """Without decay or annealing, the W class is exactly its base class."""
+    trajectories = []
+    for make in (base_cls, lambda **kw: cls(init_verbose=False, **kw)):
+        model = two_layer_model()
+        variables = model.trainable_variables
+        opt = make(learning_rate=1e-2, **kwargs)
+        for grads in gradient_stream(variables, 12):
+            opt.apply_gradients(zip(grads, variables))
+        trajectories.append([v.numpy() for v in variables])
+    for a, b in zip(*trajectories):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gradient_accumulation_advances_t_cur_per_real_update():
+    model = two_layer_model()
+    variables = model.trainable_variables
+    opt = AdamW(learning_rate=1e-2, weight_decays=0.1, gradient_accumulation_steps=3,
+                use_cosine_annealing=True, total_iterations=100, init_verbose=False)
+    for grads in gradient_stream(variables, 9):
+        opt.apply_gradients(zip(grads, variables))
+    assert int(opt.t_cur.numpy()) == 3
+    assert int(opt.iterations.numpy()) == 3
