@@ -1,10 +1,12 @@
 """Which Keras this package runs on.
 
-By default ``import keras`` (Keras 3). With ``TF_KERAS=1`` in the environment the
-package imports Keras through ``tensorflow.keras``, as keras-adamw 1.38 did, so code
-written against ``tensorflow.keras`` keeps working. On TensorFlow >= 2.16
-``tensorflow.keras`` *is* Keras 3 (the same classes), so both routes give the same
-optimizers.
+Keras 3 (``import keras``). With ``TF_KERAS=1`` in the environment (the switch of
+keras-adamw 1.38 for code written against ``tensorflow.keras``) the package checks
+that ``tensorflow.keras`` is Keras 3 too: on TensorFlow >= 2.16 it is, with the very
+same classes (``tf.keras.optimizers.Adam is keras.optimizers.Adam``), so models and
+layers built from either import work with these optimizers. ``tensorflow.keras``
+lacks a few public modules of Keras 3 (``keras.saving``), so the package itself
+always uses ``keras``.
 """
 
 import os
@@ -14,16 +16,18 @@ __all__ = ["keras", "ops", "TF_KERAS"]
 TF_KERAS = os.environ.get("TF_KERAS", "0") == "1"
 
 if TF_KERAS:
-    from tensorflow import keras  # noqa: E402
-else:
-    import keras  # noqa: E402
+    from tensorflow import keras as _tf_keras  # noqa: E402
 
-if not hasattr(keras, "ops") or not str(getattr(keras, "__version__", "3")).startswith("3"):
-    raise ImportError(
-        "keras_adamw needs Keras 3; the Keras imported here is "
-        f"{getattr(keras, '__name__', keras)} version "
-        f"{getattr(keras, '__version__', 'unknown')}. With TF_KERAS=1, unset "
-        "TF_USE_LEGACY_KERAS (tf_keras / Keras 2 is not supported yet)."
-    )
+    if not str(getattr(_tf_keras, "__version__", "")).startswith("3"):
+        raise ImportError(
+            "keras_adamw needs Keras 3; with TF_KERAS=1, tensorflow.keras here is "
+            f"version {getattr(_tf_keras, '__version__', 'unknown')} (tf_keras, "
+            "Keras 2, e.g. because TF_USE_LEGACY_KERAS=1 is set), which is not "
+            "supported yet. Unset TF_USE_LEGACY_KERAS.")
+
+import keras  # noqa: E402
+
+if not str(keras.__version__).startswith("3"):
+    raise ImportError(f"keras_adamw needs Keras 3; found keras {keras.__version__}.")
 
 ops = keras.ops

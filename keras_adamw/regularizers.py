@@ -12,6 +12,8 @@ read zeros.
 import warnings
 from typing import Dict, Sequence, Tuple
 
+import numpy as np
+
 from ._keras import keras
 
 __all__ = ["get_weight_decays", "zero_penalties", "fill_dict_in_order",
@@ -24,7 +26,9 @@ def regularizer_decay(regularizer) -> "Decay | None":
     """``(l1, l2)`` of a Keras L1, L2 or L1L2 regularizer; None for any other."""
     kind = type(regularizer)
     if kind is keras.regularizers.L1:
-        return float(regularizer.l1), 0.0
+        # Keras keeps L1's factor as a float32 tensor: take the shortest decimal
+        # that rounds to it (1e-4, not 9.99999975e-05), i.e. what the user wrote.
+        return float(str(np.float32(regularizer.l1))), 0.0
     if kind is keras.regularizers.L2:
         return 0.0, float(regularizer.l2)
     if kind is keras.regularizers.L1L2:

@@ -174,3 +174,31 @@ def test_gradient_accumulation_advances_t_cur_per_real_update():
         opt.apply_gradients(zip(grads, variables))
     assert int(opt.t_cur.numpy()) == 3
     assert int(opt.iterations.numpy()) == 3
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("algo", ["adam", "sgd_momentum"])
+def test_model_fit_matches_reference(algo, jit_compile):
+    """The compiled train step of model.fit: linear least squares, full batch, so the
+    reference can compute the gradient 2/N X^T (X w - y) itself."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 5)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    inp = keras.Input((5,))
+    model = keras.Model(inp, keras.layers.Dense(1, use_bias=False, name="lin")(inp))
+    w0 = rng.normal(size=(5, 1)).astype("float32")
+    model.layers[-1].kernel.assign(w0)
+    cls, base_kwargs, lr, ref_kwargs = ALGOS[algo]
+    opt = cls(learning_rate=lr, weight_decays={"lin/kernel": (1e-3, 5e-2)},
+              lr_multipliers={"lin": 0.7}, use_cosine_annealing=True, total_iterations=4,
+              t_mult=2, init_verbose=False, **base_kwargs)
+    model.compile(opt, loss="mse", jit_compile=jit_compile)
+    model.fit(x, y, batch_size=16, epochs=15, shuffle=False, verbose=0)
+    ref = Reference("sgd" if algo.startswith("sgd") else algo, [w0], lr, [0.7],
+                    [(1e-3, 5e-2)], annealing=True, total_iterations=4, t_mult=2,
+                    norm="cycle", **ref_kwargs)
+    xd, yd = x.astype(np.float64), y.astype(np.float64)
+    for _ in range(15):
+        ref.step([2.0 / len(xd) * xd.T @ (xd @ ref.w[0] - yd)])
+    np.testing.assert_allclose(model.layers[-1].kernel.numpy(), ref.w[0], rtol=1e-5, atol=1e-6)
+    assert int(opt.t_cur.numpy()) == ref.t_cur == 3  # 4 + 8 steps, 3 into the third cycle
