@@ -72,6 +72,7 @@ class DecoupledWeightDecay:
         zero_penalties: bool = True,
         init_verbose: bool = True,
         model_weight_decays=None,
+        variable_paths=None,
         **kwargs,
     ):
         args, model = _model_from_args(args, model)
@@ -119,6 +120,11 @@ class DecoupledWeightDecay:
                 "dict of overrides, or a float for every variable, not both.")
         lr_multipliers = validation.lr_multipliers_arg(lr_multipliers)
         exclude_patterns = validation.exclude_arg(exclude_from_weight_decay)
+        if variable_paths is not None and not (
+                isinstance(variable_paths, (list, tuple))
+                and all(isinstance(p, str) for p in variable_paths)):
+            raise TypeError("`variable_paths` (written by get_config) must be a list of "
+                            f"variable paths; got {variable_paths!r}.")
 
         super().__init__(*args, **kwargs)
 
@@ -136,6 +142,7 @@ class DecoupledWeightDecay:
         self.exclude_patterns = exclude_patterns
         self._t_cur_start = t_cur
         self._variable_settings = ()
+        self._variable_paths = list(variable_paths) if variable_paths else None
         if model is not None:
             model_decays.update(regularizers.get_weight_decays(model))
             if self.zero_penalties:
@@ -190,13 +197,34 @@ class DecoupledWeightDecay:
         if self.built:
             return
         super().build(variables)
-        paths = [_path(v) for v in variables]
+        paths = self._names_for(variables)
         self._variable_settings = tuple(
             self._resolve(path, excluded=not self._use_weight_decay(v))
             for path, v in zip(paths, variables))
         self._check_names(paths)
+        if self.zero_penalties:
+            self._zero_restored_penalties(variables, paths)
         if self.init_verbose:
             print(report.settings_table(self, variables))
+
+    def _names_for(self, variables) -> list:
+        """The path each variable is matched by: its own, or the one it had when
+        this optimizer was first built.
+
+        Keras 3 does not keep every path through ``model.save`` and ``load_model``:
+        the weights of layers inside wrappers (Bidirectional, TimeDistributed, RNN
+        cells) come back without the wrapper's prefix (``bidi/forward_gru/...``
+        becomes ``forward_gru/...``). The optimizer's variables are restored by
+        position, and so are the names: a config saved after build records the
+        paths in build order (``variable_paths``), and a restored optimizer built
+        on as many variables matches its keys against those.
+        """
+        paths = [_path(v) for v in variables]
+        saved = self._variable_paths
+        if saved is not None and len(saved) == len(paths):
+            paths = list(saved)
+        self._variable_paths = paths
+        return paths
 
     def _resolve(self, path: str, excluded: bool) -> VariableSetting:
         key = matching.find_key(self.lr_multipliers, path)
@@ -212,6 +240,21 @@ class DecoupledWeightDecay:
                 elif path in self._model_decays:
                     l1, l2 = self._model_decays[path]
         return VariableSetting(path, mu, l1, l2)
+
+    def _zero_restored_penalties(self, variables, paths):
+        """A variable decayed from ``model_weight_decays`` must carry no penalty.
+
+        ``model=`` zeroed the penalties already; this catches them when they come
+        back, e.g. a loaded model whose custom layer rebuilds its regularizer from
+        its config: without it the weight would be decayed twice.
+        """
+        restored = [p for v, p in zip(variables, paths)
+                    if p in self._model_decays and regularizers.zero_variable_penalties([v])]
+        if restored:
+            warnings.warn(
+                "keras_adamw: removed the L1/L2 penalties of "
+                f"{restored}: their decays come from the model (zero_penalties=True), "
+                "and a penalty in the loss would decay them twice.", stacklevel=3)
 
     def _check_names(self, paths):
         matching.require_all_matched("lr_multipliers", self.lr_multipliers, paths)
@@ -292,6 +335,7 @@ class DecoupledWeightDecay:
             "autorestart": self.autorestart,
             "zero_penalties": self.zero_penalties,
             "init_verbose": self.init_verbose,
+            "variable_paths": self._variable_paths,
         })
         return config
 

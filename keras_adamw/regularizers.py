@@ -16,8 +16,8 @@ import numpy as np
 
 from ._keras import keras
 
-__all__ = ["get_weight_decays", "zero_penalties", "fill_dict_in_order",
-           "regularizer_decay"]
+__all__ = ["get_weight_decays", "zero_penalties", "zero_variable_penalties",
+           "fill_dict_in_order", "regularizer_decay"]
 
 Decay = Tuple[float, float]
 
@@ -85,11 +85,7 @@ def zero_penalties(model) -> None:
     and regularizers that are not L1/L2/L1L2 are left alone.
     """
     _require_built(model)
-    removed = []
-    for variable, regularizer in _regularized_variables(model):
-        if regularizer_decay(regularizer) is not None:
-            variable.regularizer = None
-            removed.append(regularizer)
+    removed = zero_variable_penalties(v for v, _ in _regularized_variables(model))
     if not removed:
         return
     for layer in model._flatten_layers(include_self=True, recursive=True):
@@ -98,6 +94,17 @@ def zero_penalties(model) -> None:
                 continue
             if any(value is r for r in removed):
                 setattr(layer, attribute, None)
+
+
+def zero_variable_penalties(variables) -> list:
+    """Clear the L1/L2/L1L2 regularizer of each variable; return those cleared."""
+    removed = []
+    for variable in variables:
+        regularizer = getattr(variable, "regularizer", None)
+        if regularizer is not None and regularizer_decay(regularizer) is not None:
+            variable.regularizer = None
+            removed.append(regularizer)
+    return removed
 
 
 def fill_dict_in_order(_dict: dict, values_list: Sequence) -> dict:
