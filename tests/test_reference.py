@@ -92,7 +92,22 @@ def test_normalization_modes(algo, norm):
 
 def test_learning_rate_schedule_is_multiplied_by_eta():
     schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, decay_steps=7, decay_rate=0.5)
-    run_both("adam", lr_scaled=True, norm="cycle", lr=schedule)
+    cls, base_kwargs, _, ref_kwargs = ALGOS["adam"]
+    model = two_layer_model()
+    variables = model.trainable_variables
+    paths = [v.path for v in variables]
+    ref = Reference("adam", [v.numpy() for v in variables],
+                    lambda t: 1e-2 * 0.5 ** (t / 7),  # ExponentialDecay, written out
+                    [MUS[p] for p in paths], [DECAYS[p] for p in paths], annealing=True,
+                    total_iterations=T0, t_mult=T_MULT, norm="cycle", lr_scaled=True)
+    opt = AdamW(learning_rate=schedule, weight_decays=DECAYS, lr_multipliers=MUS,
+                use_cosine_annealing=True, total_iterations=T0, t_mult=T_MULT,
+                lr_scaled_decay=True, init_verbose=False)
+    for grads in gradient_stream(variables, 30):
+        opt.apply_gradients(zip(grads, variables))
+        ref.step(grads)
+    for v, w in zip(variables, ref.w):
+        np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
 
 
 def test_reference_is_not_trivially_equal():
@@ -159,10 +174,13 @@ def test_base_arguments_keep_their_meaning(base_cls, cls, kwargs):
         variables = model.trainable_variables
         opt = make(learning_rate=1e-2, **kwargs)
         for grads in gradient_stream(variables, 12):
-            opt.apply_gradients(zip(grads, variables))
+            # Backend tensors: Keras' own torch optimizers take no NumPy gradients.
+            opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
         trajectories.append([v.numpy() for v in variables])
     for a, b in zip(*trajectories):
-        np.testing.assert_array_equal(a, b)
+        # Bit-identical on TensorFlow and JAX; on torch Keras' own classes use fused
+        # torch kernels (the W classes use the generic keras.ops update): rounding only.
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def test_gradient_accumulation_advances_t_cur_per_real_update():
@@ -173,7 +191,7 @@ def test_gradient_accumulation_advances_t_cur_per_real_update():
     for grads in gradient_stream(variables, 9):
         opt.apply_gradients(zip(grads, variables))
     assert int(opt.t_cur.numpy()) == 3
-    assert int(opt.iterations.numpy()) == 3
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == 3
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])

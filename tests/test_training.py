@@ -1,0 +1,166 @@
+"""XLA, gradient accumulation, mixed precision and sparse gradients."""
+
+import numpy as np
+import pytest
+
+import keras
+from conftest import gradient_stream, two_layer_model
+from reference import Reference
+from test_resume import assert_same, compiled, fit
+
+from keras_adamw import AdamW, SGDW
+
+tf = pytest.importorskip("tensorflow")
+
+
+def test_jit_compile_gives_the_same_trajectory():
+    runs = []
+    for jit in (False, True):
+        model = compiled("adamw")
+        model.compile(model.optimizer, loss="mse", jit_compile=jit)
+        fit(model, 5)
+        runs.append(model)
+    assert_same(*runs)
+
+
+def test_gradient_accumulation_decays_once_per_real_update():
+    """k = 3, 9 micro-steps of zero gradient: 3 decays, t_cur = 3."""
+    model = two_layer_model()
+    variables = model.trainable_variables
+    w0 = [v.numpy().astype(np.float64) for v in variables]
+    opt = AdamW(learning_rate=1e-2, weight_decays=0.1, gradient_accumulation_steps=3,
+                total_iterations_wd=4, init_verbose=False)
+    zeros = [np.zeros(v.shape, "float32") for v in variables]
+    for _ in range(9):
+        opt.apply_gradients(zip(zeros, variables))
+    assert int(opt.t_cur.numpy()) == 3
+    for v, w in zip(variables, w0):
+        np.testing.assert_allclose(v.numpy(), w * (1 - 0.1 * 0.5) ** 3, rtol=1e-6)
+
+
+def test_gradient_accumulation_matches_reference_on_averaged_gradients():
+    """Each real update sees the mean of k micro-batch gradients, and eta_t, the
+    decay and t_cur move once per real update."""
+    model = two_layer_model()
+    variables = model.trainable_variables
+    k = 2
+    opt = SGDW(learning_rate=0.1, momentum=0.9, weight_decays=0.05, gradient_accumulation_steps=k,
+               use_cosine_annealing=True, total_iterations=3, t_mult=2, init_verbose=False)
+    ref = Reference("sgd", [v.numpy() for v in variables], 0.1, [1.0, 1.0], [(0, 0.05)] * 2,
+                    annealing=True, total_iterations=3, t_mult=2, norm="cycle", momentum=0.9)
+    stream = gradient_stream(variables, 2 * 12)
+    for i in range(0, len(stream), k):
+        for grads in stream[i:i + k]:
+            opt.apply_gradients(zip(grads, variables))
+        ref.step([np.mean([g[j] for g in stream[i:i + k]], axis=0) for j in range(len(variables))])
+    for v, w in zip(variables, ref.w):
+        np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
+    assert int(opt.t_cur.numpy()) == ref.t_cur == 3
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
+
+
+def _t_cur_after(applied, t0, t_mult):
+    t, cycle = 0, t0
+    for _ in range(applied):
+        t += 1
+        if t == cycle:
+            t, cycle = 0, cycle * t_mult
+    return t
+
+
+def test_mixed_float16_skipped_steps_do_not_advance_t_cur(mixed_float16):
+    inp = keras.Input((5,))
+    h = keras.layers.Dense(8, activation="relu", name="hidden")(inp)
+    out = keras.layers.Dense(1, name="out", dtype="float32")(h)
+    model = keras.Model(inp, out)
+    opt = AdamW(learning_rate=1e-3, weight_decays={"kernel": 0.01}, use_cosine_annealing=True,
+                total_iterations=4, t_mult=2, init_verbose=False)
+    model.compile(opt, loss="mse")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)).astype("float32")
+    x[[8, 9, 24]] = np.inf  # batches 1 and 3 of 5 give non-finite gradients
+    y = rng.normal(size=(40, 1)).astype("float32")
+    model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    applied = int(opt.iterations.numpy())
+    assert applied == 15 - 6  # 3 epochs of 5 steps, 2 poisoned steps in each
+    assert int(opt.t_cur.numpy()) == _t_cur_after(applied, 4, 2)
+    assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
+
+
+def test_float16_variables_are_decayed_in_float16():
+    v = keras.Variable(np.linspace(-2, 2, 11), dtype="float16", name="kernel")
+    w0 = v.numpy().copy()
+    opt = AdamW(learning_rate=1e-3, weight_decays=0.1, total_iterations_wd=16, init_verbose=False)
+    for _ in range(3):
+        opt.apply_gradients([(np.zeros(11, "float16"), v)])
+    expected = w0.astype(np.float64) * (1 - 0.1 * 0.25) ** 3
+    assert v.dtype == "float16"
+    np.testing.assert_allclose(v.numpy(), expected, rtol=2e-3)
+    assert not np.allclose(v.numpy(), w0)
+
+
+# ------------------------------------------------------------ sparse gradients
+
+def _embedding_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((3,), dtype="int32")
+    e = keras.layers.Embedding(10, 4, name="embed")(inp)
+    out = keras.layers.Dense(1, name="head")(keras.layers.Flatten()(e))
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(SGDW, {}), (SGDW, {"momentum": 0.9}), (AdamW, {})])
+def test_sparse_gradients_match_their_dense_equivalent(cls, kwargs):
+    """IndexedSlices (what an Embedding gives on TensorFlow) update exactly like the
+    same gradient made dense: the whole table decays, the multiplier applies."""
+    results = []
+    for sparse in (True, False):
+        (table,) = [v for v in _embedding_model().trainable_variables if "embed" in v.path]
+        opt = cls(learning_rate=0.1, weight_decays={"embed": (1e-3, 0.05)},
+                  lr_multipliers={"embed": 0.5}, use_cosine_annealing=True,
+                  total_iterations=3, init_verbose=False, **kwargs)
+        rng = np.random.default_rng(1)
+        for _ in range(5):
+            rows = rng.choice(10, size=3, replace=False)
+            values = rng.normal(size=(3, 4)).astype("float32")
+            grad = tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant([10, 4]))
+            opt.apply_gradients([(grad if sparse else tf.convert_to_tensor(grad), table)])
+        results.append(table.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
+
+
+def test_sparse_gradients_match_reference():
+    (table,) = [v for v in _embedding_model().trainable_variables if "embed" in v.path]
+    ref = Reference("sgd", [table.numpy()], 0.1, [0.5], [(1e-3, 0.05)], annealing=True,
+                    total_iterations=3, norm="cycle")
+    opt = SGDW(learning_rate=0.1, weight_decays={"embed": (1e-3, 0.05)},
+               lr_multipliers={"embed": 0.5}, use_cosine_annealing=True, total_iterations=3,
+               init_verbose=False)
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        rows = rng.choice(10, size=3, replace=False)
+        values = rng.normal(size=(3, 4)).astype("float32")
+        opt.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant(rows),
+                                               tf.constant([10, 4])), table)])
+        dense = np.zeros((10, 4))
+        dense[rows] = values
+        ref.step([dense])
+    np.testing.assert_allclose(table.numpy(), ref.w[0], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("cls", [SGDW, AdamW])
+def test_embedding_model_fit_with_sparse_gradients(cls):
+    model = _embedding_model()
+    model.compile(cls(learning_rate=0.05, weight_decays=0.01, lr_multipliers={"embed": 2.0},
+                      init_verbose=False), loss="mse")
+    x = np.random.default_rng(0).integers(0, 10, size=(32, 3)).astype("int32")
+    history = model.fit(x, np.ones((32, 1), "float32"), batch_size=8, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert int(model.optimizer.t_cur.numpy()) == 8
