@@ -31,7 +31,7 @@ import re
 import warnings
 from typing import Optional
 
-from . import matching, regularizers, report, schedule, validation
+from . import fused, matching, regularizers, report, schedule, validation
 from ._keras import keras, ops
 
 __all__ = ["decoupled", "DecoupledWeightDecay"]
@@ -142,6 +142,7 @@ class DecoupledWeightDecay:
         self.exclude_patterns = exclude_patterns
         self._t_cur_start = t_cur
         self._variable_settings = ()
+        self._fused_update = None
         self._variable_paths = list(variable_paths) if variable_paths else None
         if model is not None:
             model_decays.update(regularizers.get_weight_decays(model))
@@ -202,6 +203,7 @@ class DecoupledWeightDecay:
             self._resolve(path, excluded=not self._use_weight_decay(v))
             for path, v in zip(paths, variables))
         self._check_names(paths)
+        self._fused_update = fused.fused_update_for(self, DecoupledWeightDecay)
         if self.zero_penalties:
             self._zero_restored_penalties(variables, paths)
         if self.init_verbose:
@@ -299,7 +301,9 @@ class DecoupledWeightDecay:
             learning_rate = ops.multiply(learning_rate, setting.lr_multiplier)
         if setting.l1 or setting.l2:
             self._apply_decoupled_decay(variable, setting, learning_rate)
-        super().update_step(gradient, variable, learning_rate)
+        if self._fused_update is None or not self._fused_update(
+                self, gradient, variable, learning_rate):
+            super().update_step(gradient, variable, learning_rate)
 
     def _apply_decoupled_decay(self, variable, setting, learning_rate):
         """w <- w - c * (l1 * sign(w) + l2 * w), c = eta_t * s (times lr * mu if scaled)."""

@@ -178,9 +178,10 @@ def test_base_arguments_keep_their_meaning(base_cls, cls, kwargs):
             opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
         trajectories.append([v.numpy() for v in variables])
     for a, b in zip(*trajectories):
-        # Bit-identical on TensorFlow and JAX; on torch Keras' own classes use fused
-        # torch kernels (the W classes use the generic keras.ops update): rounding only.
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        # Float32 rounding only: on TensorFlow the W classes run Adam and SGD through
+        # TensorFlow's fused kernels (keras_adamw/fused.py), on torch Keras' own
+        # classes use fused torch kernels; values here are O(1).
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_gradient_accumulation_advances_t_cur_per_real_update():

@@ -1,0 +1,341 @@
+"""keras_adamw vs the Keras 3 built-ins: step time, bandwidth, fit, memory, scaling.
+
+    python benchmarks/bench.py                  # full run, about 4 minutes on 2 cores
+    python benchmarks/bench.py --quick          # a smoke run, under a minute
+    python benchmarks/bench.py --out results.json
+
+Every comparison measures both sides interleaved in one process (A B, B A, ...),
+several rounds, and reports the median of the per-round time ratios
+(keras_adamw / built-in) with the min-max spread. The built-in is configured for the
+same arithmetic: ``lr_scaled_decay=True`` against Keras' ``weight_decay``, and our
+cosine restarts against a ``CosineDecayRestarts`` learning rate. TensorFlow backend.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras  # noqa: E402
+import keras_adamw  # noqa: E402
+from keras_adamw import AdamW, NadamW, SGDW  # noqa: E402
+
+LR, WD, T0 = 1e-3, 1e-2, 50
+
+OURS = {"AdamW": AdamW, "NadamW": NadamW, "SGDW": SGDW}
+BUILTIN = {
+    "AdamW": lambda **kw: keras.optimizers.AdamW(**kw),
+    "NadamW": lambda **kw: keras.optimizers.Nadam(**kw),
+    "SGDW": lambda **kw: keras.optimizers.SGD(momentum=0.9, **kw),
+}
+EXTRA = {"SGDW": {"momentum": 0.9}}
+# Bytes each step must move per float32 parameter: reads w, g and the slots, writes
+# w and the slots (AdamW/NadamW: 16 read + 12 written; SGDW with momentum: 12 + 8).
+BYTES_PER_PARAM = {"AdamW": 28, "NadamW": 28, "SGDW": 20}
+
+
+def ours(name, restarts):
+    kwargs = dict(learning_rate=LR, weight_decays=WD, lr_scaled_decay=True,
+                  init_verbose=False, **EXTRA.get(name, {}))
+    if restarts:
+        # total_iterations_wd=1 (s = 1): the same decay arithmetic as the built-in.
+        kwargs.update(use_cosine_annealing=True, total_iterations=T0, t_mult=2,
+                      total_iterations_wd=1)
+    return OURS[name](**kwargs)
+
+
+def builtin(name, restarts):
+    lr = LR
+    if restarts:
+        lr = keras.optimizers.schedules.CosineDecayRestarts(LR, first_decay_steps=T0, t_mul=2.0)
+    return BUILTIN[name](learning_rate=lr, weight_decay=WD)
+
+
+def variables(sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    vs = [keras.Variable(rng.normal(size=(n,)).astype("float32"), name=f"w{i}")
+          for i, n in enumerate(sizes)]
+    grads = [tf.constant(rng.normal(size=(n,)).astype("float32")) for n in sizes]
+    return vs, grads
+
+
+def step_function(optimizer, sizes, jit):
+    vs, grads = variables(sizes)
+    optimizer.build(vs)
+
+    @tf.function(jit_compile=jit)
+    def step():
+        optimizer.apply_gradients(zip(grads, vs))
+
+    step()
+    step()
+    return step
+
+
+def timed(fn, steps):
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - t0) / steps
+
+
+def interleaved(fa, fb, rounds, steps):
+    ta, tb = [], []
+    for r in range(rounds):
+        pair = ((fa, ta), (fb, tb)) if r % 2 == 0 else ((fb, tb), (fa, ta))
+        for fn, acc in pair:
+            acc.append(timed(fn, steps))
+    ratios = [a / b for a, b in zip(ta, tb)]
+    return dict(ours_ms=1e3 * statistics.median(ta), builtin_ms=1e3 * statistics.median(tb),
+                ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios))
+
+
+_COPY = {}
+
+
+def copy_bandwidth(n, rounds, steps):
+    """GB/s of the fastest plain copy of n float32 (8 bytes moved per element) this
+    machine does: the best of an XLA streaming copy (dst <- src * c) and a NumPy copy
+    split over one thread per core. It is the practical limit of one pass over that
+    much memory."""
+    if n not in _COPY:
+        src = tf.Variable(tf.random.normal((n,)))
+        dst = tf.Variable(tf.zeros((n,)))
+
+        @tf.function(jit_compile=True)
+        def xla_copy():
+            dst.assign(src * 1.0000001)
+
+        a = np.random.default_rng(0).random(n, dtype=np.float32)
+        b = np.empty_like(a)
+        parts = np.array_split(np.arange(n), os.cpu_count() or 1)
+        bounds = [(p[0], p[-1] + 1) for p in parts if len(p)]
+
+        def numpy_copy():
+            threads = [threading.Thread(target=np.copyto, args=(b[lo:hi], a[lo:hi]))
+                       for lo, hi in bounds[1:]]
+            for t in threads:
+                t.start()
+            lo, hi = bounds[0]
+            np.copyto(b[lo:hi], a[lo:hi])
+            for t in threads:
+                t.join()
+
+        best = []
+        for fn in (xla_copy, numpy_copy):
+            fn()
+            best.append(min(timed(fn, steps) for _ in range(rounds)))
+        _COPY[n] = 8 * n / min(best) / 1e9
+    return _COPY[n]
+
+
+def bench_steps(args, rows):
+    cases = {"large": [1_000_000] * 4, "small": [10_000] * 200}
+    for case, sizes in cases.items():
+        for jit in (False, True):
+            for restarts in (False, True):
+                for name in OURS:
+                    if args.quick and (restarts or name != "AdamW"):
+                        continue
+                    fa = step_function(ours(name, restarts), sizes, jit)
+                    fb = step_function(builtin(name, restarts), sizes, jit)
+                    r = interleaved(fa, fb, args.rounds, args.steps)
+                    r.update(kind="step", optimizer=name, case=case, params=sum(sizes),
+                             variables=len(sizes), jit=jit, restarts=restarts)
+                    moved = BYTES_PER_PARAM[name] * sum(sizes)
+                    r["ours_GBps"] = moved / (r["ours_ms"] / 1e3) / 1e9
+                    r["builtin_GBps"] = moved / (r["builtin_ms"] / 1e3) / 1e9
+                    # A copy that moves as many bytes (8 per element), on this machine.
+                    r["copy_GBps"] = copy_bandwidth(moved // 8, args.rounds, args.steps)
+                    r["ours_percent_of_copy"] = 100 * r["ours_GBps"] / r["copy_GBps"]
+                    rows.append(r)
+                    print(_step_line(r), flush=True)
+
+
+def bench_scaling(args, rows):
+    total = 2_000_000
+    for count in (10, 100, 1000):
+        if args.quick and count == 1000:
+            continue
+        sizes = [total // count] * count
+        fa = step_function(ours("AdamW", False), sizes, False)
+        fb = step_function(builtin("AdamW", False), sizes, False)
+        r = interleaved(fa, fb, args.rounds, max(3, args.steps // 2))
+        r.update(kind="scaling", optimizer="AdamW", variables=count, params=total, jit=False)
+        r["ours_us_per_variable"] = 1e3 * r["ours_ms"] / count
+        r["builtin_us_per_variable"] = 1e3 * r["builtin_ms"] / count
+        rows.append(r)
+        print(f"scaling  AdamW {count:5d} vars x {total // count:7d}: ours {r['ours_ms']:7.2f} ms, "
+              f"built-in {r['builtin_ms']:7.2f} ms, ratio {r['ratio']:.3f} "
+              f"[{r['ratio_min']:.3f}, {r['ratio_max']:.3f}]", flush=True)
+
+
+def _cnn():
+    inp = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(16, 3, activation="relu")(inp)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(32, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(10)(x)), (28, 28, 1)
+
+
+def _mlp():
+    inp = keras.Input((784,))
+    x = keras.layers.Dense(2048, activation="relu")(inp)
+    x = keras.layers.Dense(2048, activation="relu")(x)
+    return keras.Model(inp, keras.layers.Dense(10)(x)), (784,)
+
+
+def bench_fit(args, rows):
+    for model_name, build in (("cnn", _cnn), ("mlp", _mlp)):
+        fits = []
+        for make in (lambda: ours("AdamW", True), lambda: builtin("AdamW", True)):
+            keras.utils.set_random_seed(0)
+            model, shape = build()
+            model.compile(make(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            x = np.random.default_rng(0).normal(size=(64 * 8,) + shape).astype("float32")
+            y = np.random.default_rng(1).integers(0, 10, size=(64 * 8,))
+            model.fit(x, y, batch_size=64, epochs=1, verbose=0)  # compile the train step
+            fits.append(lambda m=model, x=x, y=y: m.fit(x, y, batch_size=64, epochs=1, verbose=0))
+        r = interleaved(fits[0], fits[1], args.rounds, 1)
+        for key in ("ours_ms", "builtin_ms"):
+            r[key] /= 8  # per step
+        r.update(kind="fit", model=model_name, params=int(model.count_params()),
+                 optimizer="AdamW + restarts")
+        rows.append(r)
+        print(f"fit      {model_name:4s} {r['params']:9d} params: ours {r['ours_ms']:7.2f} ms/step, "
+              f"built-in {r['builtin_ms']:7.2f} ms/step, ratio {r['ratio']:.3f} "
+              f"[{r['ratio_min']:.3f}, {r['ratio_max']:.3f}]", flush=True)
+
+
+def bench_memory(rows):
+    sizes = [1_000_000] * 4
+    for name in OURS:
+        counts = []
+        for opt in (ours(name, True), builtin(name, True)):
+            vs, _ = variables(sizes)
+            opt.build(vs)
+            counts.append((len(opt.variables),
+                           sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                               for v in opt.variables)))
+        r = dict(kind="memory", optimizer=name, ours_variables=counts[0][0],
+                 builtin_variables=counts[1][0], ours_bytes=counts[0][1],
+                 builtin_bytes=counts[1][1])
+        rows.append(r)
+        print(f"memory   {name:6s}: ours {r['ours_variables']} variables, {r['ours_bytes']:,} B; "
+              f"built-in {r['builtin_variables']} variables, {r['builtin_bytes']:,} B", flush=True)
+
+
+def _step_line(r):
+    return (f"step     {r['optimizer']:6s} {r['case']:5s} jit={str(r['jit']):5s} "
+            f"restarts={str(r['restarts']):5s}: ours {r['ours_ms']:7.2f} ms, built-in "
+            f"{r['builtin_ms']:7.2f} ms, ratio {r['ratio']:.3f} [{r['ratio_min']:.3f}, "
+            f"{r['ratio_max']:.3f}], {r['ours_GBps']:.1f} GB/s = "
+            f"{r['ours_percent_of_copy']:.0f}% of copy ({r['copy_GBps']:.1f} GB/s)")
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return dict(cpu=cpu, cores=os.cpu_count(), python=sys.version.split()[0],
+                tensorflow=tf.__version__, keras=keras.__version__,
+                keras_adamw=keras_adamw.__version__)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--only", default="steps,fit,memory,scaling")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.json"))
+    args = parser.parse_args()
+    args.rounds = args.rounds or (3 if args.quick else 25)
+    args.steps = args.steps or (5 if args.quick else 6)
+    only = set(args.only.split(","))
+    rows, start = [], time.perf_counter()
+    info = machine()
+    print(json.dumps(info))
+    if "memory" in only:
+        bench_memory(rows)
+    if "steps" in only:
+        bench_steps(args, rows)
+    if "scaling" in only:
+        bench_scaling(args, rows)
+    if "fit" in only:
+        bench_fit(args, rows)
+    elapsed = time.perf_counter() - start
+    with open(args.out, "w") as f:
+        json.dump(dict(machine=info, seconds=elapsed, quick=args.quick, rounds=args.rounds,
+                       steps=args.steps, rows=rows), f, indent=1)
+    table = markdown(info, rows, args)
+    md = os.path.splitext(args.out)[0] + ".md"
+    with open(md, "w") as f:
+        f.write(table)
+    print(table)
+    print(f"wrote {args.out} and {md} ({elapsed:.0f} s)")
+
+
+def markdown(info, rows, args) -> str:
+    """The README's tables, from the rows."""
+    out = [f"Measured on {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
+           f"TensorFlow {info['tensorflow']}, Keras {info['keras']}, keras_adamw "
+           f"{info['keras_adamw']}; {args.rounds} interleaved rounds of {args.steps} steps. "
+           "Ratio = keras_adamw time / built-in time (median over rounds, [min, max]).", ""]
+    steps = [r for r in rows if r["kind"] == "step"]
+    if steps:
+        out += ["| optimizer | variables | jit | restarts | keras_adamw ms | built-in ms "
+                "| ratio [min, max] | keras_adamw GB/s | % of copy |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in steps:
+            out.append(f"| {r['optimizer']} | {r['variables']} x {r['params'] // r['variables']:,} "
+                       f"| {'on' if r['jit'] else 'off'} | {'yes' if r['restarts'] else 'no'} "
+                       f"| {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} | {r['ratio']:.3f} "
+                       f"[{r['ratio_min']:.2f}, {r['ratio_max']:.2f}] | {r['ours_GBps']:.1f} "
+                       f"| {r['ours_percent_of_copy']:.0f}% of {r['copy_GBps']:.0f} |")
+        out.append("")
+    scaling = [r for r in rows if r["kind"] == "scaling"]
+    if scaling:
+        out += ["| AdamW, 2M parameters in | keras_adamw ms | built-in ms | ratio [min, max] "
+                "| keras_adamw us/variable |", "|---|---|---|---|---|"]
+        for r in scaling:
+            out.append(f"| {r['variables']} variables | {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} "
+                       f"| {r['ratio']:.3f} [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}] "
+                       f"| {r['ours_us_per_variable']:.1f} |")
+        out.append("")
+    fits = [r for r in rows if r["kind"] == "fit"]
+    if fits:
+        out += ["| model.fit, AdamW + restarts | parameters | keras_adamw ms/step "
+                "| built-in ms/step | ratio [min, max] |", "|---|---|---|---|---|"]
+        for r in fits:
+            out.append(f"| {r['model']} | {r['params']:,} | {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} "
+                       f"| {r['ratio']:.3f} [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}] |")
+        out.append("")
+    memory = [r for r in rows if r["kind"] == "memory"]
+    if memory:
+        out += ["| optimizer state, 4 x 1M | keras_adamw variables | bytes | built-in variables "
+                "| bytes |", "|---|---|---|---|---|"]
+        for r in memory:
+            out.append(f"| {r['optimizer']} | {r['ours_variables']} | {r['ours_bytes']:,} "
+                       f"| {r['builtin_variables']} | {r['builtin_bytes']:,} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
