@@ -25,8 +25,12 @@ setup(
         "tensorflow": ["tensorflow>=2.16"],
         "tensorflow-cpu": ["tensorflow-cpu>=2.16"],
         "jax": ["jax[cpu]"],
-        # The example plots with matplotlib and trains on scikit-learn's digits.
-        "example": ["matplotlib", "scikit-learn"],
+        # Keras 2 (tf_keras) users: TF_USE_LEGACY_KERAS=1; the matching release is chosen
+        # by pip from the installed TensorFlow.
+        "tf-keras": ["tf_keras"],
+        # The example and the replication plot with matplotlib and train on data made
+        # locally: scikit-learn's digits and mnist1d's generator; scipy for t intervals.
+        "example": ["matplotlib", "scikit-learn", "mnist1d", "scipy"],
         "test": ["pytest>=7"],
     },
     classifiers=[

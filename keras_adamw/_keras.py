@@ -6,24 +6,25 @@ that ``tensorflow.keras`` is Keras 3 too: on TensorFlow >= 2.16 it is, with the 
 same classes (``tf.keras.optimizers.Adam is keras.optimizers.Adam``), so models and
 layers built from either import work with these optimizers. ``tensorflow.keras``
 lacks a few public modules of Keras 3 (``keras.saving``), so the package itself
-always uses ``keras``.
+always uses ``keras``. With ``TF_USE_LEGACY_KERAS=1`` as well, ``tensorflow.keras`` is
+tf_keras (Keras 2), and the exported optimizers are built on tf_keras' classes.
 """
 
 import os
 
-__all__ = ["keras", "ops", "TF_KERAS"]
+__all__ = ["keras", "ops", "TF_KERAS", "TF_KERAS_IS_LEGACY"]
 
 TF_KERAS = os.environ.get("TF_KERAS", "0") == "1"
+
+#: True when ``tensorflow.keras`` is tf_keras (Keras 2): TF_KERAS=1 together with
+#: TF_USE_LEGACY_KERAS=1. AdamW, NadamW and SGDW are then built on tf_keras'
+#: optimizers (``tf_keras_glue.py``).
+TF_KERAS_IS_LEGACY = False
 
 if TF_KERAS:
     from tensorflow import keras as _tf_keras  # noqa: E402
 
-    if not str(getattr(_tf_keras, "__version__", "")).startswith("3"):
-        raise ImportError(
-            "keras_adamw needs Keras 3; with TF_KERAS=1, tensorflow.keras here is "
-            f"version {getattr(_tf_keras, '__version__', 'unknown')} (tf_keras, "
-            "Keras 2, e.g. because TF_USE_LEGACY_KERAS=1 is set), which is not "
-            "supported yet. Unset TF_USE_LEGACY_KERAS.")
+    TF_KERAS_IS_LEGACY = _tf_keras.__name__.startswith("tf_keras")
 
 import keras  # noqa: E402
 

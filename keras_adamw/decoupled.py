@@ -129,26 +129,43 @@ def decoupled(base_cls, name: Optional[str] = None, doc: Optional[str] = None):
     """A subclass of the Keras optimizer ``base_cls`` with decoupled weight decay,
     cosine warm restarts and per-variable learning-rate multipliers.
 
+    ``base_cls`` is a Keras 3 optimizer class, or a tf_keras (Keras 2) one
+    (``tf_keras.optimizers.Adam``), which gets the tf_keras glue.
     ``decoupled(keras.optimizers.Adam) is AdamW``. The class is registered for
     serialization as ``keras_adamw>{name}`` (default: base name + ``"W"``), so a
-    saved model loads with ``keras.saving.load_model`` without ``custom_objects``
-    once the class exists in the loading process (call ``decoupled`` there too).
+    saved model loads with ``load_model`` without ``custom_objects`` once the class
+    exists in the loading process (call ``decoupled`` there too).
     """
-    if not (isinstance(base_cls, type) and issubclass(base_cls, keras.optimizers.Optimizer)):
-        raise TypeError("`base_cls` must be a Keras 3 optimizer class such as "
-                        f"keras.optimizers.Lion; got {base_cls!r}.")
-    if issubclass(base_cls, DecoupledWeightDecay):
+    mixin, register = _flavour(base_cls)
+    if issubclass(base_cls, DecoupledCore):
         raise TypeError(f"{base_cls.__name__} already has decoupled weight decay.")
     name = name or base_cls.__name__ + "W"
     key = (base_cls, name)
     if key not in _CLASSES:
-        cls = type(name, (DecoupledWeightDecay, base_cls), {
+        cls = type(name, (mixin, base_cls), {
             "__doc__": doc or (
                 f"{base_cls.__name__} with decoupled weight decay, cosine warm "
                 f"restarts and lr multipliers (keras_adamw.decoupled).\n\n"
                 + __doc__),
             "__module__": __name__,
         })
-        keras.saving.register_keras_serializable(package="keras_adamw", name=name)(cls)
+        register(package="keras_adamw", name=name)(cls)
         _CLASSES[key] = cls
     return _CLASSES[key]
+
+
+def _flavour(base_cls):
+    """The mixin and the registration function for a Keras 3 or a tf_keras class."""
+    if isinstance(base_cls, type) and issubclass(base_cls, keras.optimizers.Optimizer):
+        return DecoupledWeightDecay, keras.saving.register_keras_serializable
+    try:
+        from . import tf_keras_glue
+    except ImportError:
+        tf_keras_glue = None
+    if tf_keras_glue is not None and tf_keras_glue.is_tf_keras_optimizer(base_cls):
+        import tf_keras
+
+        return (tf_keras_glue.TFKerasDecoupledWeightDecay,
+                tf_keras.saving.register_keras_serializable)
+    raise TypeError("`base_cls` must be a Keras 3 optimizer class such as "
+                    f"keras.optimizers.Lion (or a tf_keras one); got {base_cls!r}.")

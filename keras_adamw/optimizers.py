@@ -1,7 +1,12 @@
 """AdamW, NadamW and SGDW: Keras' Adam, Nadam and SGD through :func:`decoupled`."""
 
-from ._keras import keras
+from ._keras import TF_KERAS_IS_LEGACY, keras
 from .decoupled import decoupled
+
+if TF_KERAS_IS_LEGACY:  # tensorflow.keras is tf_keras: build on its optimizers
+    import tf_keras as _base
+else:
+    _base = keras
 
 __all__ = ["AdamW", "NadamW", "SGDW"]
 
@@ -32,7 +37,7 @@ _COMMON = """
         w    <- {base}_update(w, g, learning_rate = eta_t * mu(w) * alpha_t)
 """
 
-AdamW = decoupled(keras.optimizers.Adam, name="AdamW", doc="""Adam with decoupled weight decay (AdamW, Loshchilov & Hutter 2019, Algorithm 2).
+AdamW = decoupled(_base.optimizers.Adam, name="AdamW", doc="""Adam with decoupled weight decay (AdamW, Loshchilov & Hutter 2019, Algorithm 2).
 
     Every argument of keras.optimizers.Adam works (beta_1, beta_2, epsilon, amsgrad,
     clipnorm, global_clipnorm, use_ema, gradient_accumulation_steps, ...), except
@@ -40,13 +45,13 @@ AdamW = decoupled(keras.optimizers.Adam, name="AdamW", doc="""Adam with decouple
 """ + _COMMON.replace("{base}", "adam"))
 AdamW.__module__ = __name__
 
-NadamW = decoupled(keras.optimizers.Nadam, name="NadamW", doc="""Nadam with decoupled weight decay.
+NadamW = decoupled(_base.optimizers.Nadam, name="NadamW", doc="""Nadam with decoupled weight decay.
 
     Every argument of keras.optimizers.Nadam works, except `weight_decay`.
 """ + _COMMON.replace("{base}", "nadam"))
 NadamW.__module__ = __name__
 
-SGDW = decoupled(keras.optimizers.SGD, name="SGDW", doc="""SGD (with momentum, optionally Nesterov) with decoupled weight decay (SGDW, Loshchilov & Hutter 2019, Algorithm 1).
+SGDW = decoupled(_base.optimizers.SGD, name="SGDW", doc="""SGD (with momentum, optionally Nesterov) with decoupled weight decay (SGDW, Loshchilov & Hutter 2019, Algorithm 1).
 
     Every argument of keras.optimizers.SGD works (momentum, nesterov, clipnorm, ...),
     except `weight_decay`.

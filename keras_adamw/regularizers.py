@@ -59,6 +59,10 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
     regularizer) cannot be read as a decay: it stays in the loss, and is reported
     once in a warning.
     """
+    if _is_tf_keras(model):
+        from . import tf_keras_regularizers
+
+        return tf_keras_regularizers.get_weight_decays(model, warn)
     _require_built(model)
     decays, untranslatable = {}, []
     for variable, regularizer in _regularized_variables(model):
@@ -84,6 +88,10 @@ def zero_penalties(model) -> None:
     a model saved and loaded again, has no penalty either. Activity regularizers
     and regularizers that are not L1/L2/L1L2 are left alone.
     """
+    if _is_tf_keras(model):
+        from . import tf_keras_regularizers
+
+        return tf_keras_regularizers.zero_penalties(model)
     _require_built(model)
     removed = zero_variable_penalties(v for v, _ in _regularized_variables(model))
     if not removed:
@@ -120,6 +128,17 @@ def fill_dict_in_order(_dict: dict, values_list: Sequence) -> dict:
     for key, value in zip(list(_dict), values_list):
         _dict[key] = value
     return _dict
+
+
+def _is_tf_keras(model) -> bool:
+    """A tf_keras (Keras 2) model: its penalties live on layers, not variables."""
+    if isinstance(model, keras.layers.Layer):
+        return False
+    try:
+        from . import tf_keras_regularizers
+    except ImportError:
+        return False
+    return tf_keras_regularizers.is_tf_keras_model(model)
 
 
 def _require_built(model) -> None:

@@ -1,0 +1,127 @@
+"""The decoupled optimizers on tf_keras (Keras 2): ``tf_keras.optimizers.Optimizer``.
+
+TensorFlow >= 2.16 routes ``tf.keras`` to tf_keras when ``TF_USE_LEGACY_KERAS=1``.
+Same arguments, formulas and matching rules as on Keras 3 (``core.py``,
+``decoupled.py``); only the hooks differ:
+
+* ``_distributed_apply_gradients_fn`` (cross-replica context, once per applied step):
+  eta_t and the decay scale into optimizer variables, the base updates, then
+  ``t_cur`` advances;
+* ``_update_step`` (once per variable, in its update context): the decoupled decay,
+  then the base ``update_step`` with the learning rate scaled by eta_t * mu(w). The
+  Keras 2 ``update_step`` reads ``self.learning_rate`` itself, so the scale is set on
+  the optimizer for the duration of that one call (``learning_rate`` below).
+"""
+
+import tensorflow as tf
+import tf_keras
+
+from . import schedule, tf_keras_regularizers
+from .core import DecoupledCore
+
+__all__ = ["TFKerasDecoupledWeightDecay", "is_tf_keras_optimizer"]
+
+
+def is_tf_keras_optimizer(cls) -> bool:
+    return isinstance(cls, type) and issubclass(cls, tf_keras.optimizers.Optimizer)
+
+
+class TFKerasDecoupledWeightDecay(DecoupledCore):
+    """Mixin placed before a tf_keras optimizer class; use it through ``decoupled``."""
+
+    _regularizers = tf_keras_regularizers
+    _layer_types = (tf_keras.layers.Layer,)
+
+    def __init__(self, *args, **kwargs):
+        args, kwargs, model, parsed = self._parse_arguments(args, kwargs)
+        super().__init__(*args, **kwargs)
+        self._adopt_arguments(parsed, model)
+        self._lr_scale = None
+        self._resolved = False
+        with tf.init_scope():
+            self.t_cur = tf.Variable(parsed["t_cur"], name="t_cur", dtype=tf.int64,
+                                     trainable=False)
+            self._cycle_length = tf.Variable(self.total_iterations or 1, name="cycle_length",
+                                             dtype=tf.int64, trainable=False)
+            self._decay_scale = tf.Variable(0.0, name="decay_scale", dtype=tf.float32,
+                                            trainable=False)
+            self._eta = tf.Variable(1.0, name="eta", dtype=tf.float32, trainable=False)
+        self._variables.extend([self.t_cur, self._cycle_length, self._decay_scale, self._eta])
+
+    @property
+    def learning_rate(self):
+        lr = super().learning_rate
+        scale = getattr(self, "_lr_scale", None)
+        return lr if scale is None else tf.cast(lr, scale.dtype) * scale
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        tf_keras.optimizers.Optimizer.learning_rate.fset(self, value)
+
+    @property
+    def eta_t(self):
+        """The schedule multiplier the next applied step will use."""
+        if not self.use_cosine_annealing:
+            return tf.constant(1.0)
+        return schedule.cosine_multiplier(self.t_cur, self._cycle_length,
+                                          self.eta_min, self.eta_max)
+
+    def build(self, var_list):
+        super().build(var_list)
+        if self._resolved:
+            return
+        self._resolved = True
+        self._resolve_variables(list(var_list))
+
+    def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
+        t_cur = tf.identity(self.t_cur)
+        cycle_length = tf.identity(self._cycle_length)
+        if self.use_cosine_annealing:
+            eta = tf.cast(schedule.cosine_multiplier(t_cur, cycle_length, self.eta_min,
+                                                     self.eta_max), tf.float32)
+        else:
+            eta = tf.constant(1.0)
+        self._eta.assign(eta)
+        self._decay_scale.assign(tf.cast(self._decay_scale_value(eta, cycle_length), tf.float32))
+        iteration = super()._distributed_apply_gradients_fn(distribution, grads_and_vars,
+                                                            **kwargs)
+        with tf.control_dependencies([iteration]):
+            t_next, cycle_next = schedule.advance(t_cur, cycle_length, self.t_mult,
+                                                  self.autorestart)
+            self.t_cur.assign(tf.cast(t_next, tf.int64))
+            self._cycle_length.assign(tf.cast(cycle_next, tf.int64))
+        return iteration
+
+    def _update_step(self, gradient, variable):
+        key = self._var_key(variable)
+        if getattr(variable, "_unique_id", None) is None or key not in self._index_dict:
+            return super()._update_step(gradient, variable)
+        setting = self._variable_settings[self._index_dict[key]]
+        scale = tf.identity(self._eta) * setting.lr_multiplier
+        if setting.l1 or setting.l2:
+            lr = tf.cast(super().learning_rate, tf.float32) * scale
+            self._apply_decoupled_decay(variable, setting, lr)
+        self._lr_scale = scale
+        try:
+            return super()._update_step(gradient, variable)
+        finally:
+            self._lr_scale = None
+
+    def _apply_decoupled_decay(self, variable, setting, learning_rate):
+        """w <- w - c * (l1 * sign(w) + l2 * w), c = eta_t * s (times lr * mu if scaled)."""
+        dtype = variable.dtype
+        c = tf.cast(self._decay_scale, dtype)
+        if self.lr_scaled_decay:
+            c = c * tf.cast(learning_rate, dtype)
+        decay = None
+        if setting.l2:
+            decay = variable * (c * setting.l2)
+        if setting.l1:
+            l1_term = tf.sign(variable) * (c * setting.l1)
+            decay = l1_term if decay is None else decay + l1_term
+        variable.assign_sub(decay)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._config_entries())
+        return config

@@ -1,0 +1,132 @@
+"""Weight decays from a tf_keras (Keras 2) model's regularizers, and the penalties zeroed.
+
+tf_keras keeps a weight's penalty on its layer, not on the variable: ``add_weight(
+regularizer=r)`` adds ``functools.partial(_loss_for_variable, variable)`` (wrapped by
+``add_loss`` in another partial) to the layer's ``_callable_losses``, with ``r`` in the
+function's closure. Reading those
+partials finds every weight penalty (nested models, RNN cells, wrappers, custom
+layers) with its variable; zeroing removes the partial (``model.losses``) and clears
+the layer attributes holding the regularizer (the config, so a reloaded model has no
+penalty either). Same contract as ``regularizers.py`` for Keras 3.
+"""
+
+import functools
+import warnings
+from typing import Dict, Tuple
+
+import numpy as np
+import tf_keras
+
+from . import matching
+
+__all__ = ["get_weight_decays", "zero_penalties", "zero_variable_penalties", "is_tf_keras_model"]
+
+
+def is_tf_keras_model(model) -> bool:
+    return isinstance(model, tf_keras.layers.Layer)
+
+
+def _as_written(value) -> float:
+    """tf_keras keeps factors as float32: the shortest decimal that rounds to it
+    (1e-4, not 9.99999975e-05), i.e. what the user wrote."""
+    return float(str(np.float32(value)))
+
+
+def regularizer_decay(regularizer):
+    kind = type(regularizer)
+    if kind is tf_keras.regularizers.L1:
+        return _as_written(regularizer.l1), 0.0
+    if kind is tf_keras.regularizers.L2:
+        return 0.0, _as_written(regularizer.l2)
+    if kind is tf_keras.regularizers.L1L2:
+        return _as_written(regularizer.l1), _as_written(regularizer.l2)
+    return None
+
+
+def _penalties(model):
+    """(layer, loss function, variable, regularizer) for each weight penalty."""
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for fn in list(getattr(layer, "_callable_losses", [])):
+            inner = fn  # add_loss wraps it: partial(_tag_callable, partial(_loss_for_variable, v))
+            while (isinstance(inner, functools.partial) and inner.args
+                   and isinstance(inner.args[0], functools.partial)):
+                inner = inner.args[0]
+            if not (isinstance(inner, functools.partial) and inner.args):
+                continue
+            code = inner.func.__code__
+            if "regularizer" not in code.co_freevars or inner.func.__closure__ is None:
+                continue
+            cell = inner.func.__closure__[code.co_freevars.index("regularizer")]
+            yield layer, fn, inner.args[0], cell.cell_contents
+
+
+def _require_built(model):
+    if not getattr(model, "built", False) or not model.weights:
+        raise ValueError(
+            f"`model` {getattr(model, 'name', model)!r} has no weights yet: build it "
+            "first, then create the optimizer with `model=`.")
+
+
+def get_weight_decays(model, warn: bool = True) -> Dict[str, Tuple[float, float]]:
+    """``{variable name without ':0': (l1, l2)}`` for every L1/L2/L1L2-penalized weight."""
+    _require_built(model)
+    trainable = {id(v) for v in model.trainable_weights}
+    decays, untranslatable = {}, []
+    for _, _, variable, regularizer in _penalties(model):
+        if id(variable) not in trainable:
+            continue
+        name = matching.normalize_name(variable.name)
+        decay = regularizer_decay(regularizer)
+        if decay is None:
+            untranslatable.append(f"{name} ({type(regularizer).__name__})")
+        else:
+            decays[name] = decay
+    if untranslatable and warn:
+        warnings.warn(
+            "keras_adamw: these regularizers are not L1/L2/L1L2, so they are not read "
+            "as weight decays and stay in the loss: " + ", ".join(untranslatable),
+            stacklevel=2)
+    return decays
+
+
+def zero_penalties(model) -> None:
+    """Remove every L1/L2/L1L2 weight penalty from the model and its config."""
+    _require_built(model)
+    removed = []
+    for layer, fn, _, regularizer in list(_penalties(model)):
+        if regularizer_decay(regularizer) is not None:
+            layer._callable_losses.remove(fn)
+            removed.append(regularizer)
+    if not removed:
+        return
+    for layer in _all_layers(model):
+        for attribute, value in list(vars(layer).items()):
+            if attribute == "activity_regularizer" or attribute.startswith("__"):
+                continue
+            # The objects whose penalties were removed, and any other L1/L2/L1L2 a
+            # layer keeps for its config (Bidirectional's untracked original layer
+            # holds copies of its children's regularizers).
+            if any(value is r for r in removed) or (
+                    attribute.endswith("_regularizer") and regularizer_decay(value) is not None):
+                setattr(layer, attribute, None)
+
+
+def _all_layers(model):
+    """Every layer reachable from the model, also those a layer holds without
+    tracking them (tf_keras' Bidirectional keeps the layer it was given, untracked,
+    and serializes it in its config)."""
+    seen, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        stack.extend(layer._flatten_layers(include_self=False, recursive=False))
+        stack.extend(v for v in vars(layer).values() if isinstance(v, tf_keras.layers.Layer))
+
+
+def zero_variable_penalties(variables) -> list:
+    """tf_keras variables do not know their layer's penalties: nothing to clear here
+    (``zero_penalties(model)`` does it from the model)."""
+    return []
