@@ -9,7 +9,6 @@ tf_keras) creates the schedule variables and hooks the update.
 import dataclasses
 import re
 import warnings
-from typing import Optional
 
 from . import matching, regularizers, report, schedule, validation
 

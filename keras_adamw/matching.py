@@ -13,8 +13,8 @@ import difflib
 import re
 from typing import Iterable, Mapping, Optional, Sequence, TypeVar
 
-__all__ = ["normalize_name", "normalize_keys", "find_key", "exact_key",
-           "require_all_matched", "closest_paths"]
+__all__ = ["normalize_name", "normalize_keys", "find_key", "require_all_matched",
+           "closest_paths"]
 
 V = TypeVar("V")
 _TF_SUFFIX = re.compile(r":\d+$")
@@ -58,11 +58,6 @@ def find_key(patterns: Iterable[str], path: str) -> Optional[str]:
         if key in path and (best is None or len(key) > len(best)):
             best = key
     return best
-
-
-def exact_key(keys: Iterable[str], path: str) -> Optional[str]:
-    """``path`` if it is one of ``keys`` (keys read from a model), else None."""
-    return path if path in keys else None
 
 
 def closest_paths(name: str, paths: Sequence[str], n: int = 3) -> list:

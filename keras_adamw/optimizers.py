@@ -37,7 +37,9 @@ _COMMON = """
         w    <- {base}_update(w, g, learning_rate = eta_t * mu(w) * alpha_t)
 """
 
-AdamW = decoupled(_base.optimizers.Adam, name="AdamW", doc="""Adam with decoupled weight decay (AdamW, Loshchilov & Hutter 2019, Algorithm 2).
+AdamW = decoupled(_base.optimizers.Adam, name="AdamW", doc="""Adam with decoupled weight decay.
+
+    AdamW of Loshchilov & Hutter (2019), Algorithm 2.
 
     Every argument of keras.optimizers.Adam works (beta_1, beta_2, epsilon, amsgrad,
     clipnorm, global_clipnorm, use_ema, gradient_accumulation_steps, ...), except
@@ -51,7 +53,10 @@ NadamW = decoupled(_base.optimizers.Nadam, name="NadamW", doc="""Nadam with deco
 """ + _COMMON.replace("{base}", "nadam"))
 NadamW.__module__ = __name__
 
-SGDW = decoupled(_base.optimizers.SGD, name="SGDW", doc="""SGD (with momentum, optionally Nesterov) with decoupled weight decay (SGDW, Loshchilov & Hutter 2019, Algorithm 1).
+SGDW = decoupled(_base.optimizers.SGD, name="SGDW", doc="""SGD with decoupled weight decay.
+
+    SGDW of Loshchilov & Hutter (2019), Algorithm 1: SGD with momentum (optionally
+    Nesterov) and decoupled decay.
 
     Every argument of keras.optimizers.SGD works (momentum, nesterov, clipnorm, ...),
     except `weight_decay`.
