@@ -11,6 +11,7 @@ import re
 import warnings
 
 from . import matching, regularizers, report, schedule, validation
+from ._keras import ops
 
 __all__ = ["DecoupledCore", "VariableSetting"]
 
@@ -243,6 +244,28 @@ class DecoupledCore:
         else:
             s = 1.0
         return s if self.lr_scaled_decay else eta * s
+
+    def _decoupled_decay(self, variable, setting, learning_rate):
+        """The decay of one variable at this step, from w before the step:
+
+            c     = eta_t * s                     (decay_scale, set once per step)
+            c     = c * alpha_t * mu(w)           (lr_scaled_decay only)
+            decay = c * (l1 * sign(w) + l2 * w)
+
+        ``learning_rate`` is the variable's own, eta_t * mu(w) * alpha_t; the caller
+        subtracts the decay from w.
+        """
+        dtype = variable.dtype
+        c = ops.cast(self._decay_scale, dtype)
+        if self.lr_scaled_decay:
+            c = c * ops.cast(learning_rate, dtype)
+        decay = None
+        if setting.l2:
+            decay = ops.multiply(variable, c * setting.l2)
+        if setting.l1:
+            l1_term = ops.multiply(ops.sign(variable), c * setting.l1)
+            decay = l1_term if decay is None else ops.add(decay, l1_term)
+        return decay
 
     def _config_entries(self) -> dict:
         return {

@@ -95,24 +95,10 @@ class DecoupledWeightDecay(DecoupledCore):
         if setting.lr_multiplier != 1.0:
             learning_rate = ops.multiply(learning_rate, setting.lr_multiplier)
         if setting.l1 or setting.l2:
-            self._apply_decoupled_decay(variable, setting, learning_rate)
+            self.assign_sub(variable, self._decoupled_decay(variable, setting, learning_rate))
         if self._fused_update is None or not self._fused_update(
                 self, gradient, variable, learning_rate):
             super().update_step(gradient, variable, learning_rate)
-
-    def _apply_decoupled_decay(self, variable, setting, learning_rate):
-        """w <- w - c * (l1 * sign(w) + l2 * w), c = eta_t * s (times lr * mu if scaled)."""
-        dtype = variable.dtype
-        c = ops.cast(self._decay_scale, dtype)
-        if self.lr_scaled_decay:
-            c = c * ops.cast(learning_rate, dtype)
-        decay = None
-        if setting.l2:
-            decay = ops.multiply(variable, c * setting.l2)
-        if setting.l1:
-            l1_term = ops.multiply(ops.sign(variable), c * setting.l1)
-            decay = l1_term if decay is None else ops.add(decay, l1_term)
-        self.assign_sub(variable, decay)
 
     # ------------------------------------------------------------------- config
 

@@ -17,7 +17,7 @@ import numpy as np
 from ._keras import keras
 
 __all__ = ["get_weight_decays", "zero_penalties", "zero_variable_penalties",
-           "fill_dict_in_order", "regularizer_decay"]
+           "fill_dict_in_order", "regularizer_decay", "clear_regularizer_attributes"]
 
 Decay = Tuple[float, float]
 
@@ -94,13 +94,20 @@ def zero_penalties(model) -> None:
         return tf_keras_regularizers.zero_penalties(model)
     _require_built(model)
     removed = zero_variable_penalties(v for v, _ in _regularized_variables(model))
-    if not removed:
-        return
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    if removed:
+        clear_regularizer_attributes(
+            model._flatten_layers(include_self=True, recursive=True),
+            lambda attribute, value: any(value is r for r in removed))
+
+
+def clear_regularizer_attributes(layers, should_clear) -> None:
+    """Set to None each layer attribute (not ``activity_regularizer``) for which
+    ``should_clear(name, value)``: the regularizers a layer keeps for its config."""
+    for layer in layers:
         for attribute, value in list(vars(layer).items()):
             if attribute == "activity_regularizer" or attribute.startswith("__"):
                 continue
-            if any(value is r for r in removed):
+            if should_clear(attribute, value):
                 setattr(layer, attribute, None)
 
 

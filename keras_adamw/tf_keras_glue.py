@@ -100,26 +100,12 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         scale = tf.identity(self._eta) * setting.lr_multiplier
         if setting.l1 or setting.l2:
             lr = tf.cast(super().learning_rate, tf.float32) * scale
-            self._apply_decoupled_decay(variable, setting, lr)
+            variable.assign_sub(self._decoupled_decay(variable, setting, lr))
         self._lr_scale = scale
         try:
             return super()._update_step(gradient, variable)
         finally:
             self._lr_scale = None
-
-    def _apply_decoupled_decay(self, variable, setting, learning_rate):
-        """w <- w - c * (l1 * sign(w) + l2 * w), c = eta_t * s (times lr * mu if scaled)."""
-        dtype = variable.dtype
-        c = tf.cast(self._decay_scale, dtype)
-        if self.lr_scaled_decay:
-            c = c * tf.cast(learning_rate, dtype)
-        decay = None
-        if setting.l2:
-            decay = variable * (c * setting.l2)
-        if setting.l1:
-            l1_term = tf.sign(variable) * (c * setting.l1)
-            decay = l1_term if decay is None else decay + l1_term
-        variable.assign_sub(decay)
 
     def get_config(self):
         config = super().get_config()

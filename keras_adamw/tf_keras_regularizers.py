@@ -17,7 +17,7 @@ from typing import Dict, Tuple
 import numpy as np
 import tf_keras
 
-from . import matching
+from . import matching, regularizers
 
 __all__ = ["get_weight_decays", "zero_penalties", "zero_variable_penalties", "is_tf_keras_model"]
 
@@ -97,18 +97,14 @@ def zero_penalties(model) -> None:
         if regularizer_decay(regularizer) is not None:
             layer._callable_losses.remove(fn)
             removed.append(regularizer)
-    if not removed:
-        return
-    for layer in _all_layers(model):
-        for attribute, value in list(vars(layer).items()):
-            if attribute == "activity_regularizer" or attribute.startswith("__"):
-                continue
-            # The objects whose penalties were removed, and any other L1/L2/L1L2 a
-            # layer keeps for its config (Bidirectional's untracked original layer
-            # holds copies of its children's regularizers).
-            if any(value is r for r in removed) or (
-                    attribute.endswith("_regularizer") and regularizer_decay(value) is not None):
-                setattr(layer, attribute, None)
+    if removed:
+        # The objects whose penalties were removed, and any other L1/L2/L1L2 a layer
+        # keeps for its config (Bidirectional's untracked original layer holds
+        # copies of its children's regularizers).
+        regularizers.clear_regularizer_attributes(
+            _all_layers(model),
+            lambda attribute, value: any(value is r for r in removed) or (
+                attribute.endswith("_regularizer") and regularizer_decay(value) is not None))
 
 
 def _all_layers(model):

@@ -10,12 +10,15 @@ import pytest  # noqa: E402
 import keras  # noqa: E402
 
 
-def two_layer_model(seed=0):
-    """Two bias-free Dense layers: variables ``a/kernel`` (4, 3) and ``b/kernel`` (3, 2)."""
-    inp = keras.Input((4,))
-    x = keras.layers.Dense(3, use_bias=False, name="a")(inp)
-    out = keras.layers.Dense(2, use_bias=False, name="b")(x)
-    model = keras.Model(inp, out)
+def two_layer_model(seed=0, keras_module=keras):
+    """Two bias-free Dense layers: variables ``a/kernel`` (4, 3) and ``b/kernel`` (3, 2).
+
+    ``keras_module``: Keras 3 by default, or tf_keras for the Keras 2 suite."""
+    k = keras_module
+    inp = k.Input((4,))
+    x = k.layers.Dense(3, use_bias=False, name="a")(inp)
+    out = k.layers.Dense(2, use_bias=False, name="b")(x)
+    model = k.Model(inp, out)
     rng = np.random.default_rng(seed)
     for v in model.trainable_variables:
         v.assign(rng.normal(size=v.shape).astype("float32"))

@@ -20,23 +20,13 @@ except RuntimeError:  # pragma: no cover
 
 from tensorflow import keras  # noqa: E402  (tf_keras here)
 
+from conftest import two_layer_model as _two_layer_model  # noqa: E402
 from reference import Reference, sgdr_multiplier  # noqa: E402
+from test_reference import ALGOS, DECAYS, MUS  # noqa: E402  (only the constants)
 from test_original_readme import CHECKS, ORIGINAL_EXAMPLE, TF_KERAS_HEADER  # noqa: E402
 
 import keras_adamw  # noqa: E402
 from keras_adamw import AdamW, NadamW, SGDW, get_weight_decays  # noqa: E402
-
-MUS = {"a/kernel": 1.0, "b/kernel": 0.5}
-DECAYS = {"a/kernel": (2e-3, 4e-2), "b/kernel": (0.0, 6e-2)}
-ALGOS = {
-    "adam": (AdamW, {}, 1e-2, {}),
-    "nadam": (NadamW, {}, 1e-2, {}),
-    "sgd": (SGDW, {}, 5e-2, {}),
-    "sgd_momentum": (SGDW, {"momentum": 0.9}, 5e-2, {"momentum": 0.9}),
-    "sgd_nesterov": (SGDW, {"momentum": 0.9, "nesterov": True}, 5e-2,
-                     {"momentum": 0.9, "nesterov": True}),
-}
-
 
 def test_exported_classes_are_tf_keras_optimizers():
     assert keras.__name__.startswith("tf_keras")
@@ -47,14 +37,7 @@ def test_exported_classes_are_tf_keras_optimizers():
 
 
 def two_layer_model(seed=0):
-    inp = keras.Input((4,))
-    x = keras.layers.Dense(3, use_bias=False, name="a")(inp)
-    out = keras.layers.Dense(2, use_bias=False, name="b")(x)
-    model = keras.Model(inp, out)
-    rng = np.random.default_rng(seed)
-    for v in model.trainable_variables:
-        v.assign(rng.normal(size=v.shape).astype("float32"))
-    return model
+    return _two_layer_model(seed, keras_module=keras)
 
 
 def gradient_stream(variables, steps, seed=1):
