@@ -43,3 +43,16 @@ def test_paired_interval_and_slope_helpers():
     for a, b in ((0, 2), (1, 1), (2, 0)):
         correct[:, a, b, 0] = True
     assert replicate.best_decay_slope(correct, lrs, decays, 1) == pytest.approx(-1.0)
+
+
+def test_image_members_for_cifar10_build_and_train():
+    """--dataset cifar10 cannot download here; its CNN members are checked on
+    random images of CIFAR-10's shape."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    data = dict(x=rng.random((32, 32, 32, 3), dtype=np.float32), y=rng.integers(0, 10, 32),
+                x_val=rng.random((8, 32, 32, 3), dtype=np.float32), y_val=rng.integers(0, 10, 8),
+                x_test=rng.random((8, 32, 32, 3), dtype=np.float32), y_test=rng.integers(0, 10, 8))
+    cfg = dict(replicate.QUICK, hidden=8, train_limit=None)
+    result = replicate.train("adamw", data, cfg, [1e-3, 1e-2], [0.1, 0.3], epochs=1, seed=0)
+    assert result["val"].shape == (2,) and result["val_correct"].shape == (8, 2)

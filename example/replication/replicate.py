@@ -2,6 +2,7 @@
 
     python example/replication/replicate.py            # full run, about 10 min on 2 cores
     python example/replication/replicate.py --quick    # a small version, under 3 minutes
+    python example/replication/replicate.py --dataset cifar10 --out DIR  # needs a download
 
 Writes ``results.json`` and four PNG figures next to this file (``--out DIR`` to write
 elsewhere). Data needs no download: MNIST-1D made by the ``mnist1d`` package's local
@@ -102,20 +103,42 @@ def _split(x, y, x_test, y_test, val_fraction=0.2):
 
 # ---------------------------------------------------------- member models
 
-def member_model(n_in, members, hidden, l2=None):
-    """One model, ``members`` independent MLPs; member i's layers are ``m{i:03d}_*``."""
-    inp = keras.Input((n_in,))
+def member_model(input_shape, members, hidden, l2=None):
+    """One model, ``members`` independent networks; member i's layers are ``m{i:03d}_*``.
+
+    Vectors get the MLP (in-hidden-BN-ReLU-hidden-BN-ReLU-10); images (``--dataset
+    cifar10``) a small CNN (conv-BN-ReLU-pool, conv-BN-ReLU, global pool, 10)."""
+    inp = keras.Input(tuple(input_shape))
+    image = len(input_shape) == 3
     outs = []
     for i in range(members):
         reg = keras.regularizers.L2(l2[i]) if l2 is not None else None
         h = inp
         for j in (1, 2):
-            h = keras.layers.Dense(hidden, name=f"m{i:03d}_dense{j}", kernel_regularizer=reg)(h)
+            if image:
+                h = keras.layers.Conv2D(hidden * j // 2, 3, padding="same", name=f"m{i:03d}_conv{j}",
+                                        kernel_regularizer=reg)(h)
+            else:
+                h = keras.layers.Dense(hidden, name=f"m{i:03d}_dense{j}", kernel_regularizer=reg)(h)
             h = keras.layers.BatchNormalization(name=f"m{i:03d}_bn{j}")(h)
             h = keras.layers.Activation("relu")(h)
+            if image and j == 1:
+                h = keras.layers.MaxPooling2D()(h)
+        if image:
+            h = keras.layers.GlobalAveragePooling2D()(h)
         outs.append(keras.layers.Dense(10, name=f"m{i:03d}_out", kernel_regularizer=reg)(h))
     out = keras.layers.Lambda(lambda t: keras.ops.stack(t, axis=1), name="stack")(outs)
     return keras.Model(inp, out)
+
+
+def load_cifar10():
+    """CIFAR-10 through keras.datasets (downloads it; fails without a network)."""
+    try:
+        (x, y), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except Exception as error:  # no network: say so plainly
+        raise SystemExit(f"--dataset cifar10 needs to download CIFAR-10 ({error}); "
+                         "the default MNIST-1D needs no download.") from error
+    return _split(x / 255.0, y.ravel(), x_test / 255.0, y_test.ravel())
 
 
 def errors(model, x, y):
@@ -148,7 +171,7 @@ def train(kind, data, cfg, lrs, decays, epochs, seed, *, normalized=True, restar
     x, y = data["x"], data["y"]
     if cfg["train_limit"]:
         x, y = x[:cfg["train_limit"]], y[:cfg["train_limit"]]
-    model = member_model(x.shape[1], members, cfg["hidden"], l2=decays if coupled else None)
+    model = member_model(x.shape[1:], members, cfg["hidden"], l2=decays if coupled else None)
     steps_per_epoch = math.ceil(len(x) / cfg["batch_size"])
     total = epochs * steps_per_epoch
     names = [f"m{i:03d}_" for i in range(members)]
@@ -448,12 +471,16 @@ def _jsonable(value):
     return value
 
 
-def main(quick=False, out=HERE, seed=0):
+def main(quick=False, out=HERE, seed=0, dataset="mnist1d"):
     cfg = QUICK if quick else FULL
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    data = load_mnist1d(cfg["mnist1d_samples"], out / ("mnist1d_quick.npz" if quick else "mnist1d.npz"))
+    if dataset == "cifar10":
+        data = load_cifar10()
+    else:
+        data = load_mnist1d(cfg["mnist1d_samples"],
+                            out / ("mnist1d_quick.npz" if quick else "mnist1d.npz"))
     grids, claims = run_dataset(data, cfg, seed)
     digits_claims = None
     if cfg["digits"]:
@@ -464,8 +491,12 @@ def main(quick=False, out=HERE, seed=0):
         second_dataset={"digits": digits_claims},
         grids={k: dict(lrs=g["lrs"], decays=g["decays"], val_error=g["val_error"], best=g["best"])
                for k, g in grids.items()},
-        config=dict(cfg, quick=quick, seed=seed, dataset="MNIST-1D (mnist1d local generator)",
-                    model="MLP in-64-BN-ReLU-64-BN-ReLU-10", schedule="cosine annealing over the run"),
+        config=dict(cfg, quick=quick, seed=seed,
+                    dataset=("CIFAR-10 (keras.datasets)" if dataset == "cifar10"
+                             else "MNIST-1D (mnist1d local generator)"),
+                    model=("small CNN with BatchNorm" if dataset == "cifar10"
+                           else "MLP in-64-BN-ReLU-64-BN-ReLU-10"),
+                    schedule="cosine annealing over the run"),
         seconds=time.time() - start,
         versions=dict(keras=keras.__version__, backend=keras.backend.backend()))
     with open(out / "results.json", "w") as f:
@@ -492,10 +523,13 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(HERE))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset", choices=["mnist1d", "cifar10"], default="mnist1d",
+                        help="cifar10 downloads CIFAR-10 through keras.datasets and uses "
+                             "a small CNN")
     parser.add_argument("--figures-only", action="store_true",
                         help="redraw the figures from OUT/results.json")
     args = parser.parse_args()
     if args.figures_only:
         figures_from_results(args.out)
     else:
-        main(quick=args.quick, out=args.out, seed=args.seed)
+        main(quick=args.quick, out=args.out, seed=args.seed, dataset=args.dataset)
