@@ -64,18 +64,25 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
 
         return tf_keras_regularizers.get_weight_decays(model, warn)
     _require_built(model)
+    return decays_by_name(((v.path, r) for v, r in _regularized_variables(model)),
+                          regularizer_decay, warn)
+
+
+def decays_by_name(named_regularizers, translate, warn: bool) -> Dict[str, Decay]:
+    """``{name: (l1, l2)}`` of the regularizers ``translate`` can read; the others
+    stay in the loss and are named once in a warning."""
     decays, untranslatable = {}, []
-    for variable, regularizer in _regularized_variables(model):
-        decay = regularizer_decay(regularizer)
+    for name, regularizer in named_regularizers:
+        decay = translate(regularizer)
         if decay is None:
-            untranslatable.append(f"{variable.path} ({type(regularizer).__name__})")
+            untranslatable.append(f"{name} ({type(regularizer).__name__})")
         else:
-            decays[variable.path] = decay
+            decays[name] = decay
     if untranslatable and warn:
         warnings.warn(
             "keras_adamw: these regularizers are not L1/L2/L1L2, so they are not "
             "read as weight decays and stay in the loss: " + ", ".join(untranslatable),
-            stacklevel=2)
+            stacklevel=3)
     return decays
 
 

@@ -11,7 +11,6 @@ penalty either). Same contract as ``regularizers.py`` for Keras 3.
 """
 
 import functools
-import warnings
 from typing import Dict, Tuple
 
 import numpy as np
@@ -71,22 +70,10 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Tuple[float, float]
     """``{variable name without ':0': (l1, l2)}`` for every L1/L2/L1L2-penalized weight."""
     _require_built(model)
     trainable = {id(v) for v in model.trainable_weights}
-    decays, untranslatable = {}, []
-    for _, _, variable, regularizer in _penalties(model):
-        if id(variable) not in trainable:
-            continue
-        name = matching.normalize_name(variable.name)
-        decay = regularizer_decay(regularizer)
-        if decay is None:
-            untranslatable.append(f"{name} ({type(regularizer).__name__})")
-        else:
-            decays[name] = decay
-    if untranslatable and warn:
-        warnings.warn(
-            "keras_adamw: these regularizers are not L1/L2/L1L2, so they are not read "
-            "as weight decays and stay in the loss: " + ", ".join(untranslatable),
-            stacklevel=2)
-    return decays
+    return regularizers.decays_by_name(
+        ((matching.normalize_name(v.name), r) for _, _, v, r in _penalties(model)
+         if id(v) in trainable),
+        regularizer_decay, warn)
 
 
 def zero_penalties(model) -> None:
