@@ -130,7 +130,6 @@ class DecoupledCore:
             setattr(self, name, parsed[name])
         self._t_cur_start = parsed["t_cur"]
         self._variable_settings = ()
-        self._fused_update = None
         variable_paths = parsed["variable_paths"]
         self._variable_paths = list(variable_paths) if variable_paths else None
         user_decays, model_decays = parsed["user_decays"], parsed["model_decays"]

@@ -48,6 +48,7 @@ class DecoupledWeightDecay(DecoupledCore):
         args, kwargs, model, parsed = self._parse_arguments(args, kwargs)
         super().__init__(*args, **kwargs)
         self._adopt_arguments(parsed, model)
+        self._fused_update = None  # chosen at build (fused.py)
         with keras.name_scope(self.name, caller=self):
             self.t_cur = keras.Variable(
                 parsed["t_cur"], name="t_cur", dtype="int", trainable=False,

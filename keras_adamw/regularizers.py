@@ -17,22 +17,32 @@ import numpy as np
 from ._keras import keras
 
 __all__ = ["get_weight_decays", "zero_penalties", "zero_variable_penalties",
-           "fill_dict_in_order", "regularizer_decay", "clear_regularizer_attributes"]
+           "fill_dict_in_order", "regularizer_decay", "clear_regularizer_attributes",
+           "as_written", "require_built"]
 
 Decay = Tuple[float, float]
 
 
-def regularizer_decay(regularizer) -> "Decay | None":
-    """``(l1, l2)`` of a Keras L1, L2 or L1L2 regularizer; None for any other."""
+def as_written(value) -> float:
+    """A factor as a Python float. Keras 3 keeps L1's factor as a float32 tensor and
+    tf_keras keeps every factor as float32: those become the shortest decimal that
+    rounds to them (1e-4, not 9.99999975e-05), i.e. what the user wrote."""
+    if isinstance(value, float):
+        return value
+    return float(str(np.float32(value)))
+
+
+def regularizer_decay(regularizer, module=None) -> "Decay | None":
+    """``(l1, l2)`` of an L1, L2 or L1L2 regularizer of ``module`` (Keras 3's
+    ``keras.regularizers`` by default, or tf_keras'); None for any other."""
+    module = module or keras.regularizers
     kind = type(regularizer)
-    if kind is keras.regularizers.L1:
-        # Keras keeps L1's factor as a float32 tensor: take the shortest decimal
-        # that rounds to it (1e-4, not 9.99999975e-05), i.e. what the user wrote.
-        return float(str(np.float32(regularizer.l1))), 0.0
-    if kind is keras.regularizers.L2:
-        return 0.0, float(regularizer.l2)
-    if kind is keras.regularizers.L1L2:
-        return float(regularizer.l1), float(regularizer.l2)
+    if kind is module.L1:
+        return as_written(regularizer.l1), 0.0
+    if kind is module.L2:
+        return 0.0, as_written(regularizer.l2)
+    if kind is module.L1L2:
+        return as_written(regularizer.l1), as_written(regularizer.l2)
     return None
 
 
@@ -63,7 +73,7 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
         from . import tf_keras_regularizers
 
         return tf_keras_regularizers.get_weight_decays(model, warn)
-    _require_built(model)
+    require_built(model)
     return decays_by_name(((v.path, r) for v, r in _regularized_variables(model)),
                           regularizer_decay, warn)
 
@@ -99,7 +109,7 @@ def zero_penalties(model) -> None:
         from . import tf_keras_regularizers
 
         return tf_keras_regularizers.zero_penalties(model)
-    _require_built(model)
+    require_built(model)
     removed = zero_variable_penalties(v for v, _ in _regularized_variables(model))
     if removed:
         clear_regularizer_attributes(
@@ -155,7 +165,7 @@ def _is_tf_keras(model) -> bool:
     return tf_keras_regularizers.is_tf_keras_model(model)
 
 
-def _require_built(model) -> None:
+def require_built(model) -> None:
     if not getattr(model, "built", False) or not model.weights:
         raise ValueError(
             f"`model` {getattr(model, 'name', model)!r} has no weights yet: build it "

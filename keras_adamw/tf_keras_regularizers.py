@@ -13,7 +13,6 @@ penalty either). Same contract as ``regularizers.py`` for Keras 3.
 import functools
 from typing import Dict, Tuple
 
-import numpy as np
 import tf_keras
 
 from . import matching, regularizers
@@ -25,21 +24,8 @@ def is_tf_keras_model(model) -> bool:
     return isinstance(model, tf_keras.layers.Layer)
 
 
-def _as_written(value) -> float:
-    """tf_keras keeps factors as float32: the shortest decimal that rounds to it
-    (1e-4, not 9.99999975e-05), i.e. what the user wrote."""
-    return float(str(np.float32(value)))
-
-
 def regularizer_decay(regularizer):
-    kind = type(regularizer)
-    if kind is tf_keras.regularizers.L1:
-        return _as_written(regularizer.l1), 0.0
-    if kind is tf_keras.regularizers.L2:
-        return 0.0, _as_written(regularizer.l2)
-    if kind is tf_keras.regularizers.L1L2:
-        return _as_written(regularizer.l1), _as_written(regularizer.l2)
-    return None
+    return regularizers.regularizer_decay(regularizer, tf_keras.regularizers)
 
 
 def _penalties(model):
@@ -59,16 +45,9 @@ def _penalties(model):
             yield layer, fn, inner.args[0], cell.cell_contents
 
 
-def _require_built(model):
-    if not getattr(model, "built", False) or not model.weights:
-        raise ValueError(
-            f"`model` {getattr(model, 'name', model)!r} has no weights yet: build it "
-            "first, then create the optimizer with `model=`.")
-
-
 def get_weight_decays(model, warn: bool = True) -> Dict[str, Tuple[float, float]]:
     """``{variable name without ':0': (l1, l2)}`` for every L1/L2/L1L2-penalized weight."""
-    _require_built(model)
+    regularizers.require_built(model)
     trainable = {id(v) for v in model.trainable_weights}
     return regularizers.decays_by_name(
         ((matching.normalize_name(v.name), r) for _, _, v, r in _penalties(model)
@@ -78,7 +57,7 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Tuple[float, float]
 
 def zero_penalties(model) -> None:
     """Remove every L1/L2/L1L2 weight penalty from the model and its config."""
-    _require_built(model)
+    regularizers.require_built(model)
     removed = []
     for layer, fn, _, regularizer in list(_penalties(model)):
         if regularizer_decay(regularizer) is not None:
