@@ -1,30 +1,41 @@
-"""Which Keras this package runs on.
+"""Which Keras this package runs on: the one place that decides.
 
-Keras 3 (``import keras``). With ``TF_KERAS=1`` in the environment (the switch of
-keras-adamw 1.38 for code written against ``tensorflow.keras``) the package checks
-that ``tensorflow.keras`` is Keras 3 too: on TensorFlow >= 2.16 it is, with the very
-same classes (``tf.keras.optimizers.Adam is keras.optimizers.Adam``), so models and
-layers built from either import work with these optimizers. ``tensorflow.keras``
-lacks a few public modules of Keras 3 (``keras.saving``), so the package itself
-always uses ``keras``. With ``TF_USE_LEGACY_KERAS=1`` as well, ``tensorflow.keras`` is
-tf_keras (Keras 2), and the exported optimizers are built on tf_keras' classes.
+Keras 3 (``import keras``) always. With ``TF_KERAS=1`` in the environment (the switch
+of keras-adamw 1.38 for code written against ``tensorflow.keras``):
+
+* if ``TF_USE_LEGACY_KERAS`` is ``1``/``true``/``True`` as well, ``tensorflow.keras``
+  is tf_keras (Keras 2), and the exported AdamW, NadamW and SGDW are built on
+  tf_keras' optimizers (``keras_adamw.tf_keras``). This is decided from the two
+  environment variables, with TensorFlow's own rule, never from which module was
+  imported first: ``from tensorflow.keras.layers import Dense`` before or after
+  ``from keras_adamw import AdamW`` gives the same classes;
+* otherwise ``tensorflow.keras`` is Keras 3 itself (TensorFlow >= 2.16), with the
+  very same classes, so models built from either import work with these optimizers.
+
+A model, layer or optimizer class is recognised as tf_keras' by its type, whatever
+the environment (``decoupled(tf_keras.optimizers.Lion)`` works in a Keras 3 process).
 """
 
 import os
+import sys
 
-__all__ = ["keras", "ops", "TF_KERAS", "TF_KERAS_IS_LEGACY"]
+__all__ = ["keras", "ops", "TF_KERAS", "TF_KERAS_IS_LEGACY", "is_tf_keras_model",
+           "is_tf_keras_optimizer_class"]
 
 TF_KERAS = os.environ.get("TF_KERAS", "0") == "1"
 
-#: True when ``tensorflow.keras`` is tf_keras (Keras 2): TF_KERAS=1 together with
-#: TF_USE_LEGACY_KERAS=1. AdamW, NadamW and SGDW are then built on tf_keras'
-#: optimizers (``tf_keras_glue.py``).
-TF_KERAS_IS_LEGACY = False
+#: True when ``tensorflow.keras`` is tf_keras: TF_KERAS=1 and TF_USE_LEGACY_KERAS set
+#: as TensorFlow reads it (``tensorflow/python/util/lazy_loader.py``).
+TF_KERAS_IS_LEGACY = TF_KERAS and os.environ.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True")
 
-if TF_KERAS:
-    from tensorflow import keras as _tf_keras  # noqa: E402
-
-    TF_KERAS_IS_LEGACY = _tf_keras.__name__.startswith("tf_keras")
+if TF_KERAS_IS_LEGACY:
+    try:
+        import tf_keras as _tf_keras  # noqa: F401
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "TF_KERAS=1 and TF_USE_LEGACY_KERAS=1 ask for tf_keras (Keras 2), which is "
+            "not installed: pip install tf_keras (or unset TF_USE_LEGACY_KERAS to use "
+            "Keras 3).") from error
 
 import keras  # noqa: E402
 
@@ -32,3 +43,22 @@ if not str(keras.__version__).startswith("3"):
     raise ImportError(f"keras_adamw needs Keras 3; found keras {keras.__version__}.")
 
 ops = keras.ops
+
+
+def _tf_keras_module():
+    """tf_keras if it is already imported (a tf_keras object can exist only then)."""
+    return sys.modules.get("tf_keras")
+
+
+def is_tf_keras_model(model) -> bool:
+    """A tf_keras (Keras 2) layer or model: its penalties live on layers."""
+    if isinstance(model, keras.layers.Layer):
+        return False
+    tf_keras = _tf_keras_module()
+    return tf_keras is not None and isinstance(model, tf_keras.layers.Layer)
+
+
+def is_tf_keras_optimizer_class(cls) -> bool:
+    tf_keras = _tf_keras_module()
+    return (tf_keras is not None and isinstance(cls, type)
+            and issubclass(cls, tf_keras.optimizers.Optimizer))

@@ -1,26 +1,30 @@
 """What every decoupled optimizer shares, whatever Keras it runs on.
 
-The arguments and their checks, the decays read from a model, which setting each
-variable gets (resolved once, at build), the normalization factor, and the config.
-The glue for one Keras (``decoupled.py`` for Keras 3, ``tf_keras_glue.py`` for
-tf_keras) creates the schedule variables and hooks the update.
+The arguments (``arguments.py``), which setting each variable gets (resolved once, at
+build), the normalization factor, the decay formula and the config. The glue for one
+Keras (``decoupled.py`` for Keras 3, ``tf_keras/glue.py`` for tf_keras) creates the
+schedule variables and hooks the update.
+
+Which decay a variable gets, in order (the first that applies):
+
+1. none, if it is excluded: by Keras' ``exclude_from_weight_decay()`` method, by a
+   name or regular expression of ``exclude_from_weight_decay``, by a layer class there
+   (with ``model=``), or by ``exclude_1d`` for a variable of at most one dimension;
+2. the value of the ``weight_decays`` dict key that matches its path (see
+   ``matching.py`` for the precedence between keys);
+3. with ``model=``: the decay its own regularizer declares (``regularizers.py``),
+   read from the variable itself, never from a name;
+4. a float ``weight_decays``;
+5. none.
 """
 
 import dataclasses
 import re
 import warnings
-
-from . import matching, regularizers, report, schedule, validation
+from . import arguments, matching, regularizers, report, schedule, validation
 from ._keras import ops
 
 __all__ = ["DecoupledCore", "VariableSetting"]
-
-ARGUMENTS = dict(
-    model=None, weight_decays=None, lr_multipliers=None, exclude_from_weight_decay=None,
-    lr_scaled_decay=False, use_cosine_annealing=False, total_iterations=None,
-    total_iterations_wd=None, t_mult=1, eta_min=0.0, eta_max=1.0, t_cur=0,
-    autorestart=None, zero_penalties=True, init_verbose=True, model_weight_decays=None,
-    variable_paths=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +40,13 @@ class VariableSetting:
 class DecoupledCore:
     """Shared part of the mixins; see ``decoupled.py`` for the update it serves."""
 
-    #: reads and zeroes regularizers for this Keras (tf_keras has its own)
+    #: reads and turns off regularizers for this Keras (tf_keras has its own)
     _regularizers = regularizers
     #: what counts as a model given positionally
     _layer_types: tuple = ()
+    #: tf_keras variables cannot carry their decay through save and load (its penalties
+    #: live on layers), so there the config keeps the decays read by path as well
+    _keeps_decays_by_path = False
 
     @classmethod
     def _parse_arguments(cls, args, kwargs):
@@ -47,192 +54,216 @@ class DecoupledCore:
 
         Returns the base class's (args, kwargs), the model, and our settings.
         """
-        ours = {k: kwargs.pop(k, default) for k, default in ARGUMENTS.items()}
-        model = ours.pop("model")
-        weight_decays = ours["weight_decays"]
-        lr_multipliers = ours["lr_multipliers"]
-        exclude_from_weight_decay = ours["exclude_from_weight_decay"]
-        use_cosine_annealing = ours["use_cosine_annealing"]
-        total_iterations = ours["total_iterations"]
-        total_iterations_wd = ours["total_iterations_wd"]
-        t_mult, eta_min, eta_max = ours["t_mult"], ours["eta_min"], ours["eta_max"]
-        t_cur, autorestart = ours["t_cur"], ours["autorestart"]
-        model_weight_decays = ours["model_weight_decays"]
-        variable_paths = ours["variable_paths"]
-        args, model = _model_from_args(args, model, cls._layer_types)
+        ours = {name: kwargs.pop(name, default) for name, default in
+                [(a.name, a.default) for a in arguments.ARGUMENTS + arguments.CONFIG_ONLY]}
+        args, model = _model_from_args(args, ours.pop("model"), cls._layer_types)
         args, kwargs = _learning_rate_args(args, kwargs)
-        weight_decay = kwargs.pop("weight_decay", None)
-        if weight_decay is not None and weight_decay != 0:
-            raise ValueError(
-                "`weight_decay` is Keras' lr-scaled decay and is not used by "
-                f"{cls.__name__}: pass `weight_decays=` (a float for every "
-                "variable, or {name: l2 or (l1, l2)}), decoupled from the learning "
-                "rate as in the paper; add `lr_scaled_decay=True` for the "
-                "torch.optim.AdamW / keras.optimizers.AdamW convention.")
+        _refuse_base_weight_decay(cls.__name__, kwargs)
         kwargs.setdefault("name", _snake_case(cls.__name__))
+        settings = arguments.parse(ours, has_model=model is not None)
+        if model is not None:
+            settings = dataclasses.replace(settings, decays_from_model=True)
+        return args, kwargs, model, settings
 
-        # Every argument is checked before anything is changed (the model included).
-        if use_cosine_annealing and total_iterations is None:
-            raise ValueError(
-                "`total_iterations` (the length of the first cycle, in applied "
-                "steps) is required when use_cosine_annealing=True; got None.")
-        needed = " when use_cosine_annealing=True" if use_cosine_annealing else ""
-        total_iterations = validation.optional_positive_int(
-            "total_iterations", total_iterations, needed)
-        total_iterations_wd = validation.optional_positive_int(
-            "total_iterations_wd", total_iterations_wd)
-        t_mult = validation.positive_int("t_mult", t_mult)
-        eta_min = validation.non_negative("eta_min", eta_min)
-        eta_max = validation.non_negative("eta_max", eta_max)
-        if eta_min > eta_max:
-            raise ValueError(f"`eta_min` ({eta_min}) must be <= `eta_max` ({eta_max}).")
-        if isinstance(t_cur, bool) or not isinstance(t_cur, int) or t_cur < 0:
-            raise ValueError(f"`t_cur` must be an integer >= 0 (steps already taken in "
-                             f"the current cycle); got {t_cur!r}.")
-        if autorestart is None:
-            autorestart = use_cosine_annealing
-        if autorestart and not use_cosine_annealing:
-            raise ValueError("`autorestart=True` needs `use_cosine_annealing=True`.")
-        user_decays = validation.weight_decays_arg(weight_decays)
-        model_decays = validation.weight_decays_arg(model_weight_decays or {})
-        if not isinstance(model_decays, dict):
-            raise TypeError("`model_weight_decays` must be a dict {variable path: "
-                            f"(l1, l2)}}; got {model_weight_decays!r}.")
-        if model is not None and isinstance(user_decays, float):
-            raise ValueError(
-                "`weight_decays` is a float together with `model=`: give either "
-                "model= (decays read from its regularizers), optionally with a "
-                "dict of overrides, or a float for every variable, not both.")
-        lr_multipliers = validation.lr_multipliers_arg(lr_multipliers)
-        exclude_patterns = validation.exclude_arg(exclude_from_weight_decay)
-        if variable_paths is not None and not (
-                isinstance(variable_paths, (list, tuple))
-                and all(isinstance(p, str) for p in variable_paths)):
-            raise TypeError("`variable_paths` (written by get_config) must be a list of "
-                            f"variable paths; got {variable_paths!r}.")
-
-        parsed = dict(
-            use_cosine_annealing=bool(use_cosine_annealing), total_iterations=total_iterations,
-            total_iterations_wd=total_iterations_wd, t_mult=t_mult, eta_min=eta_min,
-            eta_max=eta_max, autorestart=bool(autorestart),
-            lr_scaled_decay=bool(ours["lr_scaled_decay"]),
-            zero_penalties=bool(ours["zero_penalties"]),
-            init_verbose=bool(ours["init_verbose"]), lr_multipliers=lr_multipliers,
-            exclude_patterns=exclude_patterns, t_cur=t_cur, variable_paths=variable_paths,
-            user_decays=user_decays, model_decays=model_decays)
-        return args, kwargs, model, parsed
-
-    def _adopt_arguments(self, parsed, model):
-        """After the base class's __init__: our attributes, and the model's decays."""
+    def _adopt_arguments(self, settings, model):
+        """After the base class's __init__: our attributes, and the model's decays
+        turned into declared decays (``zero_penalties``)."""
+        self._settings = settings
         for name in ("use_cosine_annealing", "total_iterations", "total_iterations_wd",
                      "t_mult", "eta_min", "eta_max", "autorestart", "lr_scaled_decay",
-                     "zero_penalties", "init_verbose", "lr_multipliers", "exclude_patterns"):
-            setattr(self, name, parsed[name])
-        self._t_cur_start = parsed["t_cur"]
+                     "zero_penalties", "init_verbose", "lr_multipliers", "exclude_1d"):
+            setattr(self, name, getattr(settings, name))
+        self._t_cur_start = settings.t_cur
+        self._user_decays = settings.weight_decays
+        self._exclude_keys, self._exclude_types = settings.exclude_from_weight_decay
         self._variable_settings = ()
-        variable_paths = parsed["variable_paths"]
-        self._variable_paths = list(variable_paths) if variable_paths else None
-        user_decays, model_decays = parsed["user_decays"], parsed["model_decays"]
+        self._variable_paths = settings.variable_paths
+        self._excluded_by_type = settings.excluded_by_type
+        self._type_excluded_ids = None
+        self._declared = {}  # {path: (l1, l2)} for the weight_decays property
         if model is not None:
-            model_decays.update(self._regularizers.get_weight_decays(model))
+            self._declared = self._regularizers.get_weight_decays(model)
+            if self._keeps_decays_by_path:
+                self._settings = settings = dataclasses.replace(
+                    settings, model_weight_decays={**self._declared,
+                                                   **settings.model_weight_decays})
+            if self._exclude_types:
+                self._type_excluded_ids = _type_excluded_ids(model, self._exclude_types)
             if self.zero_penalties:
                 self._regularizers.zero_penalties(model)
-            if isinstance(user_decays, dict):
-                overridden = [p for p in model_decays if matching.find_key(user_decays, p)]
+            if isinstance(self._user_decays, dict):
+                user = matching.Matcher(self._user_decays)
+                overridden = [p for p in self._declared if user.find(p) is not None]
                 if overridden:
                     warnings.warn("keras_adamw: `weight_decays` overrides the decays "
-                                  f"read from the model for {overridden}.", stacklevel=3)
-        self._user_decays = user_decays
-        self._model_decays = model_decays
+                                  f"declared by the model for {overridden}.", stacklevel=3)
+
+    @property
+    def exclude_patterns(self) -> list:
+        """The name keys of ``exclude_from_weight_decay`` (as written in the config)."""
+        return [matching.key_to_config(k) for k in self._exclude_keys]
 
     @property
     def weight_decays(self):
-        """The decays in effect: a float, or ``{name: (l1, l2)}`` (model-read
-        paths merged with the user's dict, whose entries win)."""
-        if isinstance(self._user_decays, float):
+        """The decays in effect: a float, or ``{name: (l1, l2)}``: the decays the
+        model's regularizers declare (``model=``), with the user's dict merged over
+        them (its entries win). With a float and ``model=``, the declared ones (the
+        float applies to every other variable)."""
+        if isinstance(self._user_decays, float) and not self._settings.decays_from_model:
             return self._user_decays
-        merged = dict(self._model_decays)
-        merged.update(self._user_decays or {})
+        merged = dict(self._settings.model_weight_decays)
+        merged.update(self._declared)
+        if isinstance(self._user_decays, dict):
+            merged.update({matching.key_to_config(k): v for k, v in self._user_decays.items()})
         return merged
 
     @property
     def variable_settings(self) -> dict:
-        """``{path: VariableSetting}`` for each variable, after ``build()``."""
-        return {s.path: s for s in self._variable_settings}
+        """``{path: VariableSetting}`` for each variable, after ``build()``. A path
+        shared by several variables (Keras 3 paths are not unique) appears once per
+        variable, as ``path``, ``path#2``, ... in build order; ``setting_of(variable)``
+        gives one variable's setting whatever its path."""
+        out = {}
+        for s in self._variable_settings:
+            key, n = s.path, 1
+            while key in out:
+                n += 1
+                key = f"{s.path}#{n}"
+            out[key] = s
+        return out
+
+    def setting_of(self, variable) -> VariableSetting:
+        """The setting of one of the variables this optimizer was built on."""
+        return self._variable_settings[self._get_variable_index(variable)]
 
     # -------------------------------------------------------------- resolving
 
     def _resolve_variables(self, variables):
         """Settings of every variable, once, at build; then the checks and the table."""
-        paths = self._names_for(variables)
-        self._variable_settings = tuple(
-            self._resolve(path, excluded=not self._use_weight_decay(v))
-            for path, v in zip(paths, variables))
-        self._check_names(paths)
-        if self.zero_penalties:
-            self._zero_restored_penalties(variables, paths)
+        paths, same_model = self._names_for(variables)
+        type_excluded = self._type_excluded(variables, same_model)
+        if self._settings.decays_from_model:
+            declared = self._declared_decays(variables, paths)
+        else:
+            declared = [None] * len(variables)
+            self._warn_unapplied_declared(variables, paths)
+        multipliers = matching.Matcher(self.lr_multipliers)
+        excludes = matching.Matcher(self._exclude_keys)
+        user = matching.Matcher(self._user_decays if isinstance(self._user_decays, dict) else {})
+        legacy = self._settings.model_weight_decays
+        default = self._user_decays if isinstance(self._user_decays, float) else None
+        settings = []
+        for index, (path, variable) in enumerate(zip(paths, variables)):
+            key = multipliers.find(path)
+            mu = 1.0 if key is None else self.lr_multipliers[key]
+            l1 = l2 = 0.0
+            excluded = (not self._use_weight_decay(variable) or excludes.matches(path)
+                        or index in type_excluded
+                        or (self.exclude_1d and len(variable.shape) <= 1))
+            if not excluded:
+                key = user.find(path)
+                if key is not None:
+                    l1, l2 = self._user_decays[key]
+                elif declared[index] is not None:
+                    l1, l2 = declared[index]
+                elif path in legacy:
+                    l1, l2 = legacy[path]
+                elif default is not None:
+                    l2 = default
+            settings.append(VariableSetting(path, mu, l1, l2))
+        self._variable_settings = tuple(settings)
+        self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
+        multipliers.require_all_matched("lr_multipliers", paths)
+        user.require_all_matched("weight_decays", paths)
+        self._check_legacy_paths(paths)
         if self.init_verbose:
             print(report.settings_table(self, variables))
 
-    def _names_for(self, variables) -> list:
-        """The path each variable is matched by: its own, or the one it had when
-        this optimizer was first built.
+    def _names_for(self, variables):
+        """The path each variable is matched by, and whether the saved build-time
+        paths describe these variables.
 
         Keras 3 does not keep every path through ``model.save`` and ``load_model``:
         the weights of layers inside wrappers (Bidirectional, TimeDistributed, RNN
         cells) come back without the wrapper's prefix (``bidi/forward_gru/...``
-        becomes ``forward_gru/...``). The optimizer's variables are restored by
-        position, and so are the names: a config saved after build records the
-        paths in build order (``variable_paths``), and a restored optimizer built
-        on as many variables matches its keys against those.
+        becomes ``forward_gru/...``). A config saved after build records the paths
+        in build order (``variable_paths``); they are used only when they describe
+        the same model: as many variables, each current path equal to the saved one
+        or a tail of it after a ``/``. A config reused on another model matches the
+        new model's own paths.
         """
         paths = [_path(v) for v in variables]
         saved = self._variable_paths
-        if saved is not None and len(saved) == len(paths):
+        same = saved is not None and len(saved) == len(paths) and all(
+            s == p or s.endswith("/" + p) for s, p in zip(saved, paths))
+        if same:
             paths = list(saved)
         self._variable_paths = paths
-        return paths
+        return paths, same
 
-    def _resolve(self, path: str, excluded: bool) -> VariableSetting:
-        key = matching.find_key(self.lr_multipliers, path)
-        mu = 1.0 if key is None else self.lr_multipliers[key]
-        l1 = l2 = 0.0
-        if not excluded and not any(p in path for p in self.exclude_patterns):
-            if isinstance(self._user_decays, float):
-                l2 = self._user_decays
-            else:
-                key = matching.find_key(self._user_decays or {}, path)
-                if key is not None:
-                    l1, l2 = self._user_decays[key]
-                elif path in self._model_decays:
-                    l1, l2 = self._model_decays[path]
-        return VariableSetting(path, mu, l1, l2)
+    def _type_excluded(self, variables, same_model: bool) -> set:
+        """Build-order indices of the variables excluded by layer class."""
+        if not self._exclude_types:
+            return set()
+        if self._type_excluded_ids is not None:
+            return {i for i, v in enumerate(variables) if id(v) in self._type_excluded_ids}
+        if same_model and self._excluded_by_type is not None:
+            return set(self._excluded_by_type)
+        raise ValueError(
+            "`exclude_from_weight_decay` has layer classes "
+            f"{self._exclude_types} but this optimizer was built on variables of "
+            "another model than the one it was saved with, so it cannot tell their "
+            "layers: create it with model=model.")
 
-    def _zero_restored_penalties(self, variables, paths):
-        """A variable decayed from ``model_weight_decays`` must carry no penalty.
-
-        ``model=`` zeroed the penalties already; this catches them when they come
-        back, e.g. a loaded model whose custom layer rebuilds its regularizer from
-        its config: without it the weight would be decayed twice.
-        """
-        restored = [p for v, p in zip(variables, paths)
-                    if p in self._model_decays and self._regularizers.zero_variable_penalties([v])]
+    def _declared_decays(self, variables, paths) -> list:
+        """The decay each variable's regularizer declares (``model=``). A penalty that
+        came back (a custom layer that rebuilds its regularizer from its own config
+        after ``load_model``) is turned off again, with a warning: otherwise the
+        weight would be decayed twice."""
+        declared, restored = [], []
+        for path, variable in zip(paths, variables):
+            decay = self._regularizers.declared_decay(variable)
+            if decay is not None and self.zero_penalties and \
+                    self._regularizers.turn_off_variable(variable, decay):
+                restored.append(path)
+            declared.append(decay)
         if restored:
             warnings.warn(
                 "keras_adamw: removed the L1/L2 penalties of "
-                f"{restored}: their decays come from the model (zero_penalties=True), "
-                "and a penalty in the loss would decay them twice.", stacklevel=3)
+                f"{restored}: their decays are applied by the optimizer "
+                "(zero_penalties=True), and a penalty in the loss would decay them "
+                "twice.", stacklevel=4)
+        for path, decay in zip(paths, declared):
+            if decay is not None:
+                self._declared.setdefault(path, decay)
+        return declared
 
-    def _check_names(self, paths):
-        matching.require_all_matched("lr_multipliers", self.lr_multipliers, paths)
-        if isinstance(self._user_decays, dict):
-            matching.require_all_matched("weight_decays", self._user_decays, paths)
-        missing = [p for p in self._model_decays if p not in paths]
+    def _warn_unapplied_declared(self, variables, paths):
+        """Variables whose penalties an earlier ``model=`` turned into declared decays,
+        trained by an optimizer created without ``model=``: say that they get none."""
+        unapplied = [p for p, v in zip(paths, variables)
+                     if self._regularizers.declared_decay(v, turned_off_only=True) is not None]
+        if unapplied:
+            warnings.warn(
+                "keras_adamw: the regularizers of "
+                f"{unapplied[:10]}{' ...' if len(unapplied) > 10 else ''} were turned "
+                "into declared decays by an optimizer created with model=, but "
+                "this one was created without model= and does not apply them: pass "
+                "model=model.", stacklevel=4)
+
+    def _check_legacy_paths(self, paths):
+        legacy = self._settings.model_weight_decays
+        if not legacy:
+            return
+        known = set(paths)
+        missing = [p for p in legacy if p not in known]
         if missing:
             warnings.warn(
                 "keras_adamw: decays read from the model for variables this optimizer "
                 f"does not train (frozen, or another model?): {missing}; they are "
-                "not applied.", stacklevel=3)
+                "not applied.", stacklevel=4)
+
+    # ------------------------------------------------------------------ update
 
     def _decay_scale_value(self, eta, cycle_length):
         """eta_t * s (or s with lr_scaled_decay, which multiplies by the lr later)."""
@@ -267,24 +298,48 @@ class DecoupledCore:
         return decay
 
     def _config_entries(self) -> dict:
-        return {
-            "weight_decays": self._user_decays,
-            "model_weight_decays": self._model_decays,
-            "lr_multipliers": self.lr_multipliers,
-            "exclude_from_weight_decay": self.exclude_patterns,
-            "lr_scaled_decay": self.lr_scaled_decay,
-            "use_cosine_annealing": self.use_cosine_annealing,
-            "total_iterations": self.total_iterations,
-            "total_iterations_wd": self.total_iterations_wd,
-            "t_mult": self.t_mult,
-            "eta_min": self.eta_min,
-            "eta_max": self.eta_max,
-            "t_cur": self._t_cur_start,
-            "autorestart": self.autorestart,
-            "zero_penalties": self.zero_penalties,
-            "init_verbose": self.init_verbose,
-            "variable_paths": self._variable_paths,
-        }
+        config = arguments.to_config(self._settings)
+        config.update(t_cur=self._t_cur_start, variable_paths=self._variable_paths,
+                      excluded_by_type=self._excluded_by_type)
+        return config
+
+
+def _type_excluded_ids(model, type_names) -> set:
+    """ids of every weight inside a layer of one of the classes (``'type:...'``)."""
+    classes = tuple(_layer_class(name) for name in type_names)
+    ids = set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, classes):
+            ids.update(id(v) for v in layer.weights)
+    return ids
+
+
+def _layer_class(config_name: str):
+    """``'type:LayerNormalization'`` -> ``keras.layers.LayerNormalization`` (also a
+    registered ``'type:package>Name'`` or an import path ``'type:module.Name'``)."""
+    import importlib
+
+    from ._keras import keras
+
+    name = config_name[len(validation.TYPE_PREFIX):]
+    found = getattr(keras.layers, name, None) if "." not in name and ">" not in name else None
+    if found is None and ">" in name:
+        found = keras.saving.get_registered_object(name)
+    if found is None and "." in name:
+        module, _, attribute = name.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module), attribute, None)
+        except ImportError:
+            found = None
+    if found is None:
+        import sys
+
+        tf_keras = sys.modules.get("tf_keras")
+        found = getattr(tf_keras.layers, name, None) if tf_keras is not None else None
+    if not isinstance(found, type):
+        raise ValueError(f"`exclude_from_weight_decay`: no layer class {name!r} (from "
+                         f"{config_name!r}); give the class itself.")
+    return found
 
 
 def _path(variable) -> str:
@@ -294,6 +349,21 @@ def _path(variable) -> str:
 
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _refuse_base_weight_decay(class_name: str, kwargs) -> None:
+    """Keras' own lr-scaled decay arguments (``weight_decay``, Muon's
+    ``adam_weight_decay``): a ValueError when set, and off otherwise (the glue sets
+    them to None after the base class's __init__)."""
+    for name in [k for k in kwargs if k.endswith("weight_decay")]:
+        value = kwargs.pop(name)
+        if value is not None and value != 0:
+            raise ValueError(
+                f"`{name}` is Keras' lr-scaled decay and is not used by "
+                f"{class_name}: pass `weight_decays=` (a float for every "
+                "variable, or {name: l2 or (l1, l2)}), decoupled from the learning "
+                "rate as in the paper; add `lr_scaled_decay=True` for the "
+                "torch.optim.AdamW / keras.optimizers.AdamW convention.")
 
 
 def _model_from_args(args, model, layer_types):
@@ -327,5 +397,4 @@ def _learning_rate_args(args, kwargs):
         else:
             kwargs["learning_rate"] = lr
     return args, kwargs
-
 

@@ -30,7 +30,7 @@ from typing import Optional
 
 from . import fused, schedule
 from .core import DecoupledCore, VariableSetting  # noqa: F401
-from ._keras import keras, ops
+from ._keras import is_tf_keras_optimizer_class, keras, ops
 
 __all__ = ["decoupled", "DecoupledWeightDecay"]
 
@@ -45,16 +45,17 @@ class DecoupledWeightDecay(DecoupledCore):
     _layer_types = (keras.layers.Layer,)
 
     def __init__(self, *args, **kwargs):
-        args, kwargs, model, parsed = self._parse_arguments(args, kwargs)
+        args, kwargs, model, settings = self._parse_arguments(args, kwargs)
         super().__init__(*args, **kwargs)
-        self._adopt_arguments(parsed, model)
+        _turn_off_base_decay(self)
+        self._adopt_arguments(settings, model)
         self._fused_update = None  # chosen at build (fused.py)
         with keras.name_scope(self.name, caller=self):
             self.t_cur = keras.Variable(
-                parsed["t_cur"], name="t_cur", dtype="int", trainable=False,
+                settings.t_cur, name="t_cur", dtype="int32", trainable=False,
                 aggregation="only_first_replica")
             self._cycle_length = keras.Variable(
-                self.total_iterations or 1, name="cycle_length", dtype="int",
+                self.total_iterations or 1, name="cycle_length", dtype="int32",
                 trainable=False, aggregation="only_first_replica")
             self._decay_scale = keras.Variable(
                 0.0, name="decay_scale", dtype="float32", trainable=False,
@@ -72,6 +73,11 @@ class DecoupledWeightDecay(DecoupledCore):
 
     def build(self, variables):
         if self.built:
+            return
+        variables = list(variables)
+        if not variables:
+            # keras.saving's legacy .h5 loader builds the optimizer on no variables and
+            # then drops its state; Keras' own optimizers build again on first use.
             return
         super().build(variables)
         self._resolve_variables(variables)
@@ -144,15 +150,47 @@ def decoupled(base_cls, name: Optional[str] = None, doc: Optional[str] = None):
 def _flavour(base_cls):
     """The mixin and the registration function for a Keras 3 or a tf_keras class."""
     if isinstance(base_cls, type) and issubclass(base_cls, keras.optimizers.Optimizer):
+        _check_base(base_cls)
         return DecoupledWeightDecay, keras.saving.register_keras_serializable
-    try:
-        from . import tf_keras_glue
-    except ImportError:
-        tf_keras_glue = None
-    if tf_keras_glue is not None and tf_keras_glue.is_tf_keras_optimizer(base_cls):
+    if is_tf_keras_optimizer_class(base_cls):
         import tf_keras
 
-        return (tf_keras_glue.TFKerasDecoupledWeightDecay,
-                tf_keras.saving.register_keras_serializable)
+        from .tf_keras import glue
+
+        return glue.TFKerasDecoupledWeightDecay, tf_keras.saving.register_keras_serializable
     raise TypeError("`base_cls` must be a Keras 3 optimizer class such as "
                     f"keras.optimizers.Lion (or a tf_keras one); got {base_cls!r}.")
+
+
+#: Keras 3 optimizer classes that cannot take a decoupled decay, and why
+_UNSUPPORTED = {
+    "LossScaleOptimizer": "it wraps another optimizer: decouple the inner one "
+                          "(Keras wraps AdamW in a LossScaleOptimizer itself under "
+                          "mixed precision)",
+    "MultiOptimizer": "it routes variables to other optimizers: decouple those",
+    "OptimizerMap": "it routes variables to other optimizers: decouple those",
+    "ScheduleFreeAdamW": "its variables hold an interpolation y between the averaged "
+                         "iterate x and the base sequence z, from which it recovers x at "
+                         "every step; a decay subtracted from y alone breaks that "
+                         "relation (schedule-free decay acts on y inside its own step)",
+}
+
+
+def _check_base(base_cls) -> None:
+    for klass in base_cls.__mro__:
+        if klass.__module__.startswith("keras") and klass.__name__ in _UNSUPPORTED:
+            raise TypeError(f"decoupled({base_cls.__name__}): not supported, because "
+                            f"{_UNSUPPORTED[klass.__name__]}.")
+    if base_cls is keras.optimizers.Optimizer or \
+            getattr(base_cls, "update_step", None) is keras.optimizers.Optimizer.update_step:
+        raise TypeError(f"decoupled({base_cls.__name__}): the class has no update_step "
+                        "of its own; give a concrete optimizer such as keras.optimizers.Adam.")
+
+
+def _turn_off_base_decay(optimizer) -> None:
+    """The base class's own lr-scaled decays (``weight_decay``, Muon's
+    ``adam_weight_decay``; Keras' AdamW and Muon default to 0.004) are off: the only
+    decay is ours. Keras skips its decay when the attribute is None."""
+    for name in ("weight_decay", "adam_weight_decay"):
+        if hasattr(optimizer, name):
+            setattr(optimizer, name, None)

@@ -1,23 +1,37 @@
 """Which user-given name applies to which variable.
 
-Names are matched against ``variable.path`` (``lstm_1/lstm_cell/kernel``):
+Names are matched against ``variable.path`` (``lstm_1/lstm_cell/kernel``) by whole
+path components:
 
-* a trailing ``:0`` (TF1-style names, as keras-adamw 1.38 used) is ignored;
-* an exact path wins; otherwise the longest key that is a substring of the path
-  wins (among keys of equal length, the one given first);
-* keys read from a model (``model=``) are exact paths and match only their own
-  variable, so ``dense/kernel`` never decays ``extra_dense/kernel``.
+* a key of one or more components (``lstm_1``, ``lstm_1/lstm_cell``, ``head/kernel``,
+  ``bias``) matches a path where those components appear consecutively. A key never
+  matches part of a component: ``norm`` does not match ``layer_normalization/gamma``
+  or ``abnormality_detector/dense/kernel``, ``dense_1`` does not match
+  ``dense_12/kernel``;
+* a trailing ``:0`` (TF1-style names, as keras-adamw 1.38 used) and leading or
+  trailing ``/`` are ignored; an empty key is an error;
+* a compiled regular expression (``re.compile(r"block_\\d+/attn")``) matches where
+  ``pattern.search(path)`` does. In a config it is written as the string
+  ``"re:" + pattern``, and such a string is read back as the same expression;
+* precedence, when several keys match one path: an exact path wins; otherwise the
+  most specific key wins, i.e. the one covering the most path components (a
+  regular expression covers the components its match touches); among equals, the
+  first given.
 """
 
 import difflib
 import re
-from typing import Iterable, Mapping, Optional, Sequence, TypeVar
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
-__all__ = ["normalize_name", "normalize_keys", "find_key", "require_all_matched",
-           "closest_paths"]
+__all__ = ["REGEX_PREFIX", "normalize_name", "normalize_key", "normalize_keys",
+           "key_to_config", "Matcher", "closest_paths"]
 
 V = TypeVar("V")
+Key = Union[str, "re.Pattern"]
 _TF_SUFFIX = re.compile(r":\d+$")
+#: a config string that stands for a compiled regular expression
+REGEX_PREFIX = "re:"
+_EXACT = float("inf")
 
 
 def normalize_name(name: str) -> str:
@@ -25,54 +39,142 @@ def normalize_name(name: str) -> str:
     return _TF_SUFFIX.sub("", name)
 
 
-def normalize_keys(argument: str, mapping: Mapping[str, V]) -> dict:
-    """A copy of ``mapping`` with normalized string keys.
+def normalize_key(argument: str, key) -> Key:
+    """A user's key as matched: a path-component string or a compiled expression.
 
-    Raises TypeError for a non-string key and ValueError when two keys become the
-    same name (``'dense/kernel'`` and ``'dense/kernel:0'``).
+    Raises TypeError for a key that is neither, and ValueError for an empty key, an
+    empty component (``'a//b'``) or an invalid ``'re:'`` expression.
+    """
+    if isinstance(key, re.Pattern):
+        if not isinstance(key.pattern, str):
+            raise TypeError(f"`{argument}`: a regular expression key must be a str "
+                            f"pattern; got {key!r}.")
+        if key.flags & ~(re.UNICODE | re.IGNORECASE):
+            raise ValueError(
+                f"`{argument}`: regular expression {key.pattern!r} has flags that a "
+                "config cannot keep; write them inline, e.g. '(?i)...'.")
+        if key.flags & re.IGNORECASE and not key.pattern.startswith("(?i)"):
+            key = re.compile("(?i)" + key.pattern)
+        return key
+    if not isinstance(key, str):
+        raise TypeError(
+            f"`{argument}` keys must be variable or layer names (str) or compiled "
+            f"regular expressions; got {key!r} of type {type(key).__name__}.")
+    if key.startswith(REGEX_PREFIX):
+        try:
+            return re.compile(key[len(REGEX_PREFIX):])
+        except re.error as error:
+            raise ValueError(f"`{argument}`: {key!r} is not a valid regular "
+                             f"expression: {error}.") from None
+    name = normalize_name(key).strip("/")
+    if not name:
+        raise ValueError(f"`{argument}` has an empty key {key!r}: give a variable "
+                         "or layer name such as 'dense_1' or 'head/kernel'.")
+    if "" in name.split("/"):
+        raise ValueError(f"`{argument}` key {key!r} has an empty path component "
+                         "('//'); write components separated by one '/'.")
+    return name
+
+
+def key_to_config(key: Key) -> str:
+    """The string a key is written as in a config."""
+    return REGEX_PREFIX + key.pattern if isinstance(key, re.Pattern) else key
+
+
+def normalize_keys(argument: str, mapping: Mapping) -> dict:
+    """A copy of ``mapping`` with normalized keys (``normalize_key``).
+
+    Raises ValueError when two keys become the same name (``'dense/kernel'`` and
+    ``'dense/kernel:0'``).
     """
     out = {}
     for key, value in mapping.items():
-        if not isinstance(key, str):
-            raise TypeError(
-                f"`{argument}` keys must be variable names (str); got "
-                f"{key!r} of type {type(key).__name__}.")
-        name = normalize_name(key)
+        name = normalize_key(argument, key)
         if name in out:
             raise ValueError(
-                f"`{argument}` names {name!r} twice (keys differ only by a ':N' "
-                f"suffix, which is ignored); keep one of them.")
+                f"`{argument}` names {key_to_config(name)!r} twice (keys differ "
+                "only by a ':N' suffix or a '/' at an end, which are ignored); keep "
+                "one of them.")
         out[name] = value
     return out
 
 
-def find_key(patterns: Iterable[str], path: str) -> Optional[str]:
-    """The key of ``patterns`` that applies to ``path``, or None.
+def _components_match(key_parts: Tuple[str, ...], path_parts: Tuple[str, ...]) -> bool:
+    n = len(key_parts)
+    return any(path_parts[i:i + n] == key_parts for i in range(len(path_parts) - n + 1))
 
-    Exact match first, then the longest key that is a substring of ``path``.
+
+def _regex_span(path: str, match) -> int:
+    """How many path components a regular expression's match touches (>= 1)."""
+    start, end = match.span()
+    last = max(start, end - 1)
+    return path.count("/", start, last) + 1
+
+
+class Matcher:
+    """The keys of one argument, ready to be matched against many paths.
+
+    ``specificity(key, path)`` is None when ``key`` does not match ``path``, infinity
+    for an exact path, else the number of components it covers. ``find(path)``
+    returns the key that applies (see the module docstring for the precedence).
+    Cost: one pass over the keys per path, so resolving V variables against K keys
+    takes O(V K) component comparisons.
     """
-    best = None
-    for key in patterns:
+
+    def __init__(self, keys: Iterable[Key]):
+        self.keys = list(keys)
+        self._parts = {k: tuple(k.split("/")) for k in self.keys if isinstance(k, str)}
+
+    def specificity(self, key: Key, path: str) -> Optional[float]:
+        if isinstance(key, re.Pattern):
+            match = key.search(path)
+            return None if match is None else _regex_span(path, match)
         if key == path:
-            return key
-        if key in path and (best is None or len(key) > len(best)):
-            best = key
-    return best
+            return _EXACT
+        parts = self._parts[key]
+        return len(parts) if _components_match(parts, tuple(path.split("/"))) else None
+
+    def find(self, path: str) -> Optional[Key]:
+        best, best_rank = None, None
+        for key in self.keys:
+            rank = self.specificity(key, path)
+            if rank is not None and (best_rank is None or rank > best_rank):
+                best, best_rank = key, rank
+        return best
+
+    def matches(self, path: str) -> bool:
+        return any(self.specificity(k, path) is not None for k in self.keys)
+
+    def unmatched(self, paths: Sequence[str]) -> list:
+        """The keys that match none of ``paths``."""
+        left = list(self.keys)
+        for path in paths:
+            if not left:
+                break
+            left = [k for k in left if self.specificity(k, path) is None]
+        return left
+
+    def require_all_matched(self, argument: str, paths: Sequence[str]) -> None:
+        """ValueError naming every key of ``argument`` that matches no path."""
+        unmatched = self.unmatched(paths)
+        if not unmatched:
+            return
+        lines = [f"  {key_to_config(k)!r}: closest variable paths "
+                 f"{closest_paths(key_to_config(k), paths)}" for k in unmatched]
+        raise ValueError(
+            f"`{argument}` has key(s) that match no trainable variable (a key is a "
+            "variable path, or whole components of one such as 'dense_1' or "
+            "'head/kernel', or a compiled regular expression; a trailing ':0' is "
+            "ignored):\n" + "\n".join(lines))
 
 
 def closest_paths(name: str, paths: Sequence[str], n: int = 3) -> list:
-    """The ``n`` variable paths that look most like ``name``."""
-    return difflib.get_close_matches(name, list(paths), n=n, cutoff=0.0)
+    """The ``n`` variable paths that look most like ``name`` (at most 2,000 looked at)."""
+    unique = list(dict.fromkeys(paths))[:2000]
+    return difflib.get_close_matches(name, unique, n=n, cutoff=0.0)
 
 
-def require_all_matched(argument: str, keys: Iterable[str], paths: Sequence[str]) -> None:
-    """ValueError naming every key of ``argument`` that matches no path."""
-    unmatched = [k for k in keys if not any(k in p for p in paths)]
-    if not unmatched:
-        return
-    lines = [f"  {k!r}: closest variable paths {closest_paths(k, paths)}"
-             for k in unmatched]
-    raise ValueError(
-        f"`{argument}` has key(s) that match no trainable variable (a key must be "
-        "a variable path or a substring of one; a trailing ':0' is ignored):\n"
-        + "\n".join(lines))
+def lookup(mapping: Dict[Key, V], path: str) -> Optional[V]:
+    """The value of the key of ``mapping`` that applies to ``path``, or None."""
+    key = Matcher(mapping).find(path)
+    return None if key is None else mapping[key]

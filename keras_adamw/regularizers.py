@@ -1,26 +1,44 @@
-"""Weight decays read from a model's regularizers, and the penalties zeroed.
+"""Weight decays declared by a model's regularizers, and the penalties turned off.
 
 A Keras ``L1L2(l1, l2)`` regularizer on a weight w adds ``l1 * sum|w| + l2 * sum w^2``
 to the loss. Read as a decoupled decay it becomes the pair ``(l1, l2)`` of the
 update ``w <- w - eta_t * s * (l1 * sign(w) + l2 * w)`` (see ``decoupled.py``).
-The pair is read first, then (``zero_penalties=True``) the penalty is removed from
-the model so that the weight is not decayed twice, once by the optimizer and once
-through the gradient. keras-adamw 1.38 did these two in the opposite order and so
-read zeros.
+
+A read decay belongs to its variable, never to a name: Keras 3 paths are not unique
+(two sub-models that each have a layer ``proj`` both give ``proj/kernel``).
+
+Turning a penalty off (``zero_penalties``) must not forget the decay it declared, or a
+second ``AdamW(model=m)`` (a re-run notebook cell, a recompile after unfreezing)
+would read nothing. So each L1/L2/L1L2 regularizer is replaced by a
+:class:`DeclaredDecay` marker that adds nothing to the loss and remembers
+``(l1, l2)``:
+
+* on the variable, the decay is kept as ``variable.declared_decay`` and
+  ``variable.regularizer`` becomes None (``model.losses`` holds no entry for it);
+* on the layer, each attribute that held the regularizer (``kernel_regularizer``,
+  ``_kernel_regularizer``, ...; never an activity regularizer) holds the marker, so
+  the model's config, and thus a model saved and loaded again, declares the same
+  decays and no penalty. A reloaded variable gets the marker as its regularizer:
+  it contributes zero and is read as the same decay.
+
+keras-adamw 1.38 read the regularizers after zeroing them, and so read nothing.
 """
 
 import warnings
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._keras import keras
+from ._keras import is_tf_keras_model, keras, ops
 
-__all__ = ["get_weight_decays", "zero_penalties", "zero_variable_penalties",
-           "fill_dict_in_order", "regularizer_decay", "clear_regularizer_attributes",
-           "as_written", "require_built"]
+__all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "declared_decay",
+           "turn_off_variable",
+           "fill_dict_in_order", "regularizer_decay", "replace_layer_attributes",
+           "as_written", "require_built", "DECAY_ATTRIBUTE"]
 
 Decay = Tuple[float, float]
+#: the attribute of a variable that holds the decay its penalty declared
+DECAY_ATTRIBUTE = "declared_decay"
 
 
 def as_written(value) -> float:
@@ -32,11 +50,32 @@ def as_written(value) -> float:
     return float(str(np.float32(value)))
 
 
-def regularizer_decay(regularizer, module=None) -> "Decay | None":
-    """``(l1, l2)`` of an L1, L2 or L1L2 regularizer of ``module`` (Keras 3's
-    ``keras.regularizers`` by default, or tf_keras'); None for any other."""
+@keras.saving.register_keras_serializable(package="keras_adamw", name="DeclaredDecay")
+class DeclaredDecay(keras.regularizers.Regularizer):
+    """An L1/L2/L1L2 penalty turned into a decoupled decay: adds nothing to the loss,
+    and declares the decay ``(l1, l2)`` that keras_adamw's optimizers apply."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1 = float(l1)
+        self.l2 = float(l2)
+
+    def __call__(self, x):
+        return ops.zeros((), dtype=getattr(x, "dtype", "float32"))
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1, "l2": self.l2}
+
+    def __repr__(self) -> str:
+        return f"DeclaredDecay(l1={self.l1:g}, l2={self.l2:g})"
+
+
+def regularizer_decay(regularizer, module=None, marker=DeclaredDecay) -> Optional[Decay]:
+    """``(l1, l2)`` of an L1, L2, L1L2 (of ``module``: Keras 3's by default, or
+    tf_keras') or ``marker`` regularizer; None for any other."""
     module = module or keras.regularizers
     kind = type(regularizer)
+    if kind is marker:
+        return regularizer.l1, regularizer.l2
     if kind is module.L1:
         return as_written(regularizer.l1), 0.0
     if kind is module.L2:
@@ -46,97 +85,132 @@ def regularizer_decay(regularizer, module=None) -> "Decay | None":
     return None
 
 
-def _regularized_variables(model):
-    """(variable, regularizer) for each trainable weight that carries a penalty.
+def is_penalty(regularizer, module=None) -> bool:
+    """An L1/L2/L1L2 regularizer that adds to the loss (not a marker)."""
+    return (type(regularizer) is not DeclaredDecay
+            and regularizer_decay(regularizer, module) is not None)
 
-    Keras 3 keeps the regularizer on the variable (``add_weight(regularizer=...)``),
-    which is what ``model.losses`` reads, so nested models, RNN cells, wrappers and
-    custom layers are all covered by walking ``model.trainable_weights``.
-    """
+
+def declared_decay(variable, turned_off_only: bool = False) -> Optional[Decay]:
+    """The decay a Keras 3 variable's regularizer declares: kept on the variable
+    once turned off, a marker (a reloaded model), or (unless ``turned_off_only``) a
+    live L1/L2/L1L2 penalty."""
+    kept = getattr(variable, DECAY_ATTRIBUTE, None)
+    if kept is not None:
+        return kept
+    regularizer = getattr(variable, "regularizer", None)
+    if regularizer is None or (turned_off_only and type(regularizer) is not DeclaredDecay):
+        return None
+    return regularizer_decay(regularizer)
+
+
+def turn_off_variable(variable, decay: Decay) -> bool:
+    """Turn the variable's penalty into its declared ``decay``; True when a penalty
+    was live (it added to the loss until now)."""
+    regularizer = getattr(variable, "regularizer", None)
+    if regularizer is None or regularizer_decay(regularizer) is None:
+        return False
+    turn_off(variable, decay)
+    return is_penalty(regularizer)
+
+
+def _unique(variables):
     seen = set()
-    for variable in model.trainable_weights:
-        regularizer = getattr(variable, "regularizer", None)
-        if regularizer is None or id(variable) in seen:
-            continue
-        seen.add(id(variable))
-        yield variable, regularizer
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            yield variable
 
 
 def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
-    """``{variable.path: (l1, l2)}`` for every L1/L2/L1L2-regularized weight.
+    """``{variable.path: (l1, l2)}`` for every trainable weight that declares a decay.
 
-    A regularizer that is not L1, L2 or L1L2 (a custom one, an orthogonal
-    regularizer) cannot be read as a decay: it stays in the loss, and is reported
-    once in a warning.
+    Reads live L1/L2/L1L2 penalties and the decays of penalties already turned off
+    by ``zero_penalties`` alike, and changes nothing. Paths are not unique in Keras
+    3: when two weights with the same path declare different decays, the dict can
+    hold only one of them and a warning says so; ``AdamW(model=model)`` gives each
+    weight its own. A regularizer that is not L1, L2 or L1L2 (a custom one, an
+    orthogonal regularizer) cannot be read as a decay: it stays in the loss, and is
+    reported in a warning.
     """
-    if _is_tf_keras(model):
-        from . import tf_keras_regularizers
+    if is_tf_keras_model(model):  # tf_keras keeps its penalties on layers
+        from .tf_keras import regularizers as tf_keras_regularizers
 
         return tf_keras_regularizers.get_weight_decays(model, warn)
     require_built(model)
-    return decays_by_name(((v.path, r) for v, r in _regularized_variables(model)),
-                          regularizer_decay, warn)
-
-
-def decays_by_name(named_regularizers, translate, warn: bool) -> Dict[str, Decay]:
-    """``{name: (l1, l2)}`` of the regularizers ``translate`` can read; the others
-    stay in the loss and are named once in a warning."""
-    decays, untranslatable = {}, []
-    for name, regularizer in named_regularizers:
-        decay = translate(regularizer)
+    decays, collisions, untranslatable = {}, [], []
+    for variable in _unique(model.trainable_weights):
+        decay = declared_decay(variable)
         if decay is None:
-            untranslatable.append(f"{name} ({type(regularizer).__name__})")
-        else:
-            decays[name] = decay
-    if untranslatable and warn:
-        warnings.warn(
-            "keras_adamw: these regularizers are not L1/L2/L1L2, so they are not "
-            "read as weight decays and stay in the loss: " + ", ".join(untranslatable),
-            stacklevel=3)
+            regularizer = getattr(variable, "regularizer", None)
+            if regularizer is not None:
+                untranslatable.append(f"{variable.path} ({type(regularizer).__name__})")
+            continue
+        if variable.path in decays and decays[variable.path] != decay:
+            collisions.append(variable.path)
+        decays.setdefault(variable.path, decay)
+    if warn:
+        warn_untranslatable(untranslatable)
+        if collisions:
+            warnings.warn(
+                "keras_adamw: several weights share the path(s) "
+                f"{sorted(set(collisions))} with different decays; this dict keeps the "
+                "first. AdamW(model=model) gives each weight its own decay.",
+                stacklevel=2)
     return decays
 
 
-def zero_penalties(model) -> None:
-    """Remove every L1/L2/L1L2 weight penalty from ``model``, for good.
+def warn_untranslatable(names: Sequence[str]) -> None:
+    if names:
+        warnings.warn(
+            "keras_adamw: these regularizers are not L1/L2/L1L2, so they are not "
+            "read as weight decays and stay in the loss: " + ", ".join(names),
+            stacklevel=3)
 
-    The variable's regularizer is cleared (so ``model.losses`` holds no weight
-    penalty), and so is every layer attribute that held the same regularizer
-    object (``kernel_regularizer`` and the like), so the model's config, and thus
-    a model saved and loaded again, has no penalty either. Activity regularizers
-    and regularizers that are not L1/L2/L1L2 are left alone.
+
+def zero_penalties(model) -> None:
+    """Turn every L1/L2/L1L2 weight penalty of ``model`` into a declared decay.
+
+    Every weight is covered, trainable or not (a layer frozen now and unfrozen later
+    keeps its declared decay). Activity regularizers and regularizers that are not
+    L1/L2/L1L2 are left alone.
     """
-    if _is_tf_keras(model):
-        from . import tf_keras_regularizers
+    if is_tf_keras_model(model):
+        from .tf_keras import regularizers as tf_keras_regularizers
 
         return tf_keras_regularizers.zero_penalties(model)
     require_built(model)
-    removed = zero_variable_penalties(v for v, _ in _regularized_variables(model))
-    if removed:
-        clear_regularizer_attributes(
-            model._flatten_layers(include_self=True, recursive=True),
-            lambda attribute, value: any(value is r for r in removed))
+    markers = {}
+    for variable in _unique(model.weights):
+        regularizer = getattr(variable, "regularizer", None)
+        decay = None if regularizer is None else regularizer_decay(regularizer)
+        if decay is None:
+            continue
+        turn_off(variable, decay)
+        if is_penalty(regularizer):
+            markers[id(regularizer)] = DeclaredDecay(*decay)
+    if markers:
+        replace_layer_attributes(model._flatten_layers(include_self=True, recursive=True),
+                                 lambda value: markers.get(id(value)))
 
 
-def clear_regularizer_attributes(layers, should_clear) -> None:
-    """Set to None each layer attribute (not ``activity_regularizer``) for which
-    ``should_clear(name, value)``: the regularizers a layer keeps for its config."""
+def turn_off(variable, decay: Decay) -> None:
+    """Keep ``decay`` on the variable and remove its penalty from the loss."""
+    setattr(variable, DECAY_ATTRIBUTE, tuple(decay))
+    variable.regularizer = None
+
+
+def replace_layer_attributes(layers: Iterable, replacement) -> None:
+    """Set each layer attribute (never an activity regularizer) for which
+    ``replacement(value)`` is not None to that value: the regularizers a layer keeps
+    for its config."""
     for layer in layers:
         for attribute, value in list(vars(layer).items()):
-            if attribute == "activity_regularizer" or attribute.startswith("__"):
+            if "activity" in attribute or attribute.startswith("__"):
                 continue
-            if should_clear(attribute, value):
-                setattr(layer, attribute, None)
-
-
-def zero_variable_penalties(variables) -> list:
-    """Clear the L1/L2/L1L2 regularizer of each variable; return those cleared."""
-    removed = []
-    for variable in variables:
-        regularizer = getattr(variable, "regularizer", None)
-        if regularizer is not None and regularizer_decay(regularizer) is not None:
-            variable.regularizer = None
-            removed.append(regularizer)
-    return removed
+            new = replacement(value)
+            if new is not None:
+                setattr(layer, attribute, new)
 
 
 def fill_dict_in_order(_dict: dict, values_list: Sequence) -> dict:
@@ -152,17 +226,6 @@ def fill_dict_in_order(_dict: dict, values_list: Sequence) -> dict:
     for key, value in zip(list(_dict), values_list):
         _dict[key] = value
     return _dict
-
-
-def _is_tf_keras(model) -> bool:
-    """A tf_keras (Keras 2) model: its penalties live on layers, not variables."""
-    if isinstance(model, keras.layers.Layer):
-        return False
-    try:
-        from . import tf_keras_regularizers
-    except ImportError:
-        return False
-    return tf_keras_regularizers.is_tf_keras_model(model)
 
 
 def require_built(model) -> None:

@@ -2,16 +2,27 @@
 
 import math
 import numbers
+import re
 from typing import Mapping, Optional, Tuple
+
+import numpy as np
 
 from . import matching
 
-__all__ = ["non_negative", "positive_int", "decay_pair", "weight_decays_arg",
-           "lr_multipliers_arg", "exclude_arg"]
+__all__ = ["non_negative", "positive_int", "optional_positive_int", "boolean",
+           "optional_boolean", "decay_pair", "weight_decays_arg", "lr_multipliers_arg",
+           "exclude_arg", "cycle_lengths", "INT32_MAX", "REACHABLE_STEPS"]
+
+#: schedule counters are int32 optimizer variables (JAX keeps "int64" as int32
+#: unless x64 is on), so every cycle length must fit
+INT32_MAX = 2 ** 31 - 1
+#: the applied steps a run can reach (about a billion), for the overflow check of
+#: the cycle lengths: every cycle that starts before this must fit in int32
+REACHABLE_STEPS = 2 ** 30
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def non_negative(name: str, value) -> float:
@@ -26,12 +37,40 @@ def non_negative(name: str, value) -> float:
 
 def positive_int(name: str, value, why: str = "") -> int:
     """An integer >= 1 (an integral float such as 100.0 is not accepted)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer >= 1{why}; got {value!r} "
                         f"of type {type(value).__name__}.")
     if value < 1:
         raise ValueError(f"`{name}` must be an integer >= 1{why}; got {value!r}.")
+    if value > INT32_MAX:
+        raise ValueError(f"`{name}` must be at most {INT32_MAX} (it is kept in an int32 "
+                         f"optimizer variable); got {value!r}.")
     return int(value)
+
+
+def optional_positive_int(name: str, value, why: str = "") -> Optional[int]:
+    return None if value is None else positive_int(name, value, why)
+
+
+def non_negative_int(name: str, value, why: str = "") -> int:
+    """An integer in [0, INT32_MAX]; anything else is a ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or not 0 <= value <= INT32_MAX:
+        raise ValueError(f"`{name}` must be an integer >= 0 (at most {INT32_MAX}){why}; "
+                         f"got {value!r}.")
+    return int(value)
+
+
+def boolean(name: str, value) -> bool:
+    """True or False (a NumPy bool too); a string such as "False" is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False; got {value!r} of type "
+                        f"{type(value).__name__}.")
+    return bool(value)
+
+
+def optional_boolean(name: str, value) -> Optional[bool]:
+    return None if value is None else boolean(name, value)
 
 
 def decay_pair(name: str, value) -> Tuple[float, float]:
@@ -47,20 +86,21 @@ def decay_pair(name: str, value) -> Tuple[float, float]:
                     f"{value!r} of type {type(value).__name__}.")
 
 
-def weight_decays_arg(value):
+def weight_decays_arg(value, name: str = "weight_decays"):
     """None, a float (l2 for every variable), or ``{name: l2 | (l1, l2)}``.
 
-    Returns None, a float, or a dict of normalized names to ``(l1, l2)``.
+    Returns None, a float, or a dict of normalized keys to ``(l1, l2)``.
     """
     if value is None:
         return None
     if _is_number(value):
-        return non_negative("weight_decays", value)
+        return non_negative(name, value)
     if isinstance(value, Mapping):
-        value = matching.normalize_keys("weight_decays", value)
-        return {k: decay_pair(f"weight_decays[{k!r}]", v) for k, v in value.items()}
+        value = matching.normalize_keys(name, value)
+        return {k: decay_pair(f"{name}[{matching.key_to_config(k)!r}]", v)
+                for k, v in value.items()}
     raise TypeError(
-        "`weight_decays` must be None, a number (l2 for every trainable variable) "
+        f"`{name}` must be None, a number (l2 for every trainable variable) "
         "or a dict {variable name: l2 or (l1, l2)}; got "
         f"{value!r} of type {type(value).__name__}.")
 
@@ -73,20 +113,77 @@ def lr_multipliers_arg(value) -> dict:
         raise TypeError("`lr_multipliers` must be a dict {variable or layer name: "
                         f"multiplier}}; got {value!r} of type {type(value).__name__}.")
     value = matching.normalize_keys("lr_multipliers", value)
-    return {k: non_negative(f"lr_multipliers[{k!r}]", v) for k, v in value.items()}
+    return {k: non_negative(f"lr_multipliers[{matching.key_to_config(k)!r}]", v)
+            for k, v in value.items()}
 
 
-def exclude_arg(value) -> list:
-    """None, a name, or a list of names; returned as a list of normalized names."""
+TYPE_PREFIX = "type:"
+
+
+def exclude_arg(value):
+    """None, or one or a list of: names, compiled regular expressions, and Keras layer
+    classes (written ``'type:Name'`` in a config).
+
+    Returns ``(keys, layer_types)``: the normalized name keys, and the layer types as
+    config strings ``'type:...'``.
+    """
     if value is None:
-        return []
-    if isinstance(value, str):
+        return [], []
+    if isinstance(value, (str, re.Pattern, type)):
         value = [value]
-    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) for v in value):
-        raise TypeError("`exclude_from_weight_decay` must be a list of name "
-                        f"patterns (str), e.g. ['bias', 'norm']; got {value!r}.")
-    return [matching.normalize_name(v) for v in value]
+    if not isinstance(value, (list, tuple, set)):
+        raise TypeError("`exclude_from_weight_decay` must be a list of names, compiled "
+                        "regular expressions or layer classes, e.g. ['bias', "
+                        f"keras.layers.LayerNormalization]; got {value!r}.")
+    keys, types = [], []
+    for item in value:
+        if isinstance(item, type) or (isinstance(item, str) and item.startswith(TYPE_PREFIX)):
+            types.append(layer_type_to_config(item))
+        else:
+            key = matching.normalize_key("exclude_from_weight_decay", item)
+            if key not in keys:
+                keys.append(key)
+    return keys, types
 
 
-def optional_positive_int(name: str, value, why: str = "") -> Optional[int]:
-    return None if value is None else positive_int(name, value, why)
+def layer_type_to_config(item) -> str:
+    """``keras.layers.LayerNormalization`` -> ``'type:LayerNormalization'``; a custom
+    class -> ``'type:package>Name'`` when registered, else its import path."""
+    if isinstance(item, str):
+        if len(item) == len(TYPE_PREFIX):
+            raise ValueError("`exclude_from_weight_decay` has an empty layer type 'type:'.")
+        return item
+    import sys
+
+    from ._keras import keras
+
+    layer_bases = [keras.layers.Layer]
+    if "tf_keras" in sys.modules:
+        layer_bases.append(sys.modules["tf_keras"].layers.Layer)
+    if not any(issubclass(item, base) for base in layer_bases):
+        raise TypeError("`exclude_from_weight_decay`: a class must be a Keras layer class "
+                        f"such as keras.layers.LayerNormalization; got {item!r}.")
+    if getattr(keras.layers, item.__name__, None) is item:
+        return TYPE_PREFIX + item.__name__
+    registered = keras.saving.get_registered_name(item)
+    if registered != item.__name__:
+        return TYPE_PREFIX + registered
+    return f"{TYPE_PREFIX}{item.__module__}.{item.__qualname__}"
+
+
+def cycle_lengths(total_iterations: Optional[int], t_mult: int, autorestart: bool,
+                  t_cur: int) -> None:
+    """ValueError if a cycle a run can reach (within ``REACHABLE_STEPS`` applied
+    steps) would be longer than its int32 counter holds."""
+    if total_iterations is None or not autorestart or t_mult == 1:
+        return
+    start, length = 0, total_iterations
+    while start < REACHABLE_STEPS:
+        if length > INT32_MAX:
+            raise ValueError(
+                f"`total_iterations`={total_iterations} with `t_mult`={t_mult}: the cycle "
+                f"that starts after {start} applied steps would be {length} steps long, "
+                f"more than its int32 counter holds ({INT32_MAX}). Use a smaller "
+                "`t_mult` or `total_iterations`, or `autorestart=False`.")
+        start += length
+        length *= t_mult

@@ -10,6 +10,7 @@ import keras
 from keras import layers, regularizers
 
 from keras_adamw import AdamW, get_weight_decays
+from keras_adamw.regularizers import DeclaredDecay
 
 
 @keras.saving.register_keras_serializable(package="keras_adamw_tests")
@@ -223,7 +224,8 @@ def test_activity_regularizer_is_not_a_weight_decay():
     opt = AdamW(model=model, init_verbose=False)
     assert opt.weight_decays == {"d/kernel": (0.0, 0.01)}
     assert model.layers[-1].activity_regularizer is reg
-    assert model.layers[-1].kernel_regularizer is None
+    marker = model.layers[-1].kernel_regularizer
+    assert isinstance(marker, DeclaredDecay) and (marker.l1, marker.l2) == (0.0, 0.01)
 
 
 def test_unbuilt_model_is_a_clear_error():

@@ -16,14 +16,11 @@ Same arguments, formulas and matching rules as on Keras 3 (``core.py``,
 import tensorflow as tf
 import tf_keras
 
-from . import schedule, tf_keras_regularizers
-from .core import DecoupledCore
+from .. import schedule
+from ..core import DecoupledCore
+from . import regularizers as tf_keras_regularizers
 
-__all__ = ["TFKerasDecoupledWeightDecay", "is_tf_keras_optimizer"]
-
-
-def is_tf_keras_optimizer(cls) -> bool:
-    return isinstance(cls, type) and issubclass(cls, tf_keras.optimizers.Optimizer)
+__all__ = ["TFKerasDecoupledWeightDecay"]
 
 
 class TFKerasDecoupledWeightDecay(DecoupledCore):
@@ -31,15 +28,18 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
 
     _regularizers = tf_keras_regularizers
     _layer_types = (tf_keras.layers.Layer,)
+    _keeps_decays_by_path = True
 
     def __init__(self, *args, **kwargs):
-        args, kwargs, model, parsed = self._parse_arguments(args, kwargs)
+        args, kwargs, model, settings = self._parse_arguments(args, kwargs)
         super().__init__(*args, **kwargs)
-        self._adopt_arguments(parsed, model)
+        if getattr(self, "weight_decay", None) is not None:
+            self.weight_decay = None
+        self._adopt_arguments(settings, model)
         self._lr_scale = None
         self._resolved = False
         with tf.init_scope():
-            self.t_cur = tf.Variable(parsed["t_cur"], name="t_cur", dtype=tf.int64,
+            self.t_cur = tf.Variable(settings.t_cur, name="t_cur", dtype=tf.int64,
                                      trainable=False)
             self._cycle_length = tf.Variable(self.total_iterations or 1, name="cycle_length",
                                              dtype=tf.int64, trainable=False)

@@ -1,0 +1,176 @@
+"""The package's arguments, in one place: name, default, check, config form, doc.
+
+Every optimizer made by ``decoupled()`` takes these on top of its base class's
+arguments. ``parse`` checks them all (also across arguments) before anything
+changes, ``to_config`` writes them back, and the docstrings and the README's
+argument table are checked against ``ARGUMENTS`` by the tests.
+"""
+
+import dataclasses
+from typing import Any, Callable, Optional, Tuple
+
+from . import matching, validation
+
+__all__ = ["Argument", "ARGUMENTS", "CONFIG_ONLY", "Settings", "parse", "to_config",
+           "signature_parameters", "NAMES"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Argument:
+    name: str
+    default: Any
+    doc: str
+    check: Callable[[Any], Any] = lambda value: value
+    #: the checked value as written in a config (JSON: string keys)
+    to_config: Callable[[Any], Any] = lambda value: value
+
+
+def _bool(name):
+    return lambda value: validation.boolean(name, value)
+
+
+ARGUMENTS: Tuple[Argument, ...] = (
+    Argument("model", None,
+             "A built Keras model (may be the first positional argument). The decays its "
+             "L1/L2/L1L2 regularizers declare are applied to their own weights, and the "
+             "penalties are turned off (see `zero_penalties`). Also the model whose "
+             "layers the layer classes in `exclude_from_weight_decay` refer to."),
+    Argument("weight_decays", None,
+             "`None`; a float: that `l2` for every trainable variable (with `model=`: "
+             "every one that declares no decay of its own); or a dict `{name: l2}` / "
+             "`{name: (l1, l2)}` (its entries win over declared decays).",
+             lambda v: validation.weight_decays_arg(v), lambda v: _keys_to_config(v)),
+    Argument("lr_multipliers", None, "`{name: multiplier}`: mu(w).",
+             validation.lr_multipliers_arg, lambda v: _keys_to_config(v)),
+    Argument("exclude_from_weight_decay", None,
+             "Never decayed: names (whole path components, e.g. `['bias']`), compiled "
+             "regular expressions, and layer classes (e.g. "
+             "`keras.layers.LayerNormalization`, with `model=`). Win over every decay.",
+             validation.exclude_arg,
+             lambda v: [matching.key_to_config(k) for k in v[0]] + list(v[1])),
+    Argument("exclude_1d", False,
+             "`True`: no decay on variables with at most one dimension (biases, norm "
+             "scales and offsets), whatever their names.", _bool("exclude_1d")),
+    Argument("lr_scaled_decay", False,
+             "`True`: decay also times `alpha_t * mu(w)` (PyTorch / Keras convention).",
+             _bool("lr_scaled_decay")),
+    Argument("use_cosine_annealing", False,
+             "Turn on eta_t (SGDR). Needs `total_iterations`.",
+             _bool("use_cosine_annealing")),
+    Argument("total_iterations", None,
+             "T_0, the length of the first cycle in applied steps (integer >= 1; 0 means "
+             "not given, as in 1.38). Also turns on normalization by the cycle length.",
+             lambda v: None if v is None or (type(v) is int and v == 0) else v),
+    Argument("total_iterations_wd", None, "T_norm for the normalized decay (integer >= 1).",
+             lambda v: validation.optional_positive_int("total_iterations_wd", v)),
+    Argument("t_mult", 1, "Integer >= 1: each cycle is `t_mult` times the previous.",
+             lambda v: validation.positive_int("t_mult", v)),
+    Argument("eta_min", 0.0, "Lower end of eta_t, `0 <= eta_min <= eta_max`.",
+             lambda v: validation.non_negative("eta_min", v)),
+    Argument("eta_max", 1.0, "Upper end of eta_t.",
+             lambda v: validation.non_negative("eta_max", v)),
+    Argument("t_cur", 0,
+             "Start value of the `optimizer.t_cur` variable (steps already taken in the "
+             "cycle).", lambda v: validation.non_negative_int(
+                 "t_cur", v, " (steps already taken in the current cycle)")),
+    Argument("autorestart", None,
+             "Defaults to `use_cosine_annealing`; `True` without annealing is an error.",
+             lambda v: validation.optional_boolean("autorestart", v)),
+    Argument("zero_penalties", True,
+             "With `model=`: turn the penalties that declare decays off (they add nothing "
+             "to the loss, also after save and load, and stay readable as decays). "
+             "`False` keeps them (the weights are then decayed twice).",
+             _bool("zero_penalties")),
+    Argument("init_verbose", True,
+             "At build, print one table: each variable's path, shape, lr multiplier, "
+             "l1, l2 and the decay of the first step.", _bool("init_verbose")),
+)
+
+#: written by ``get_config`` so that a restored optimizer needs no model; rarely given
+#: by hand
+CONFIG_ONLY: Tuple[Argument, ...] = (
+    Argument("decays_from_model", False,
+             "Created with `model=`: apply the decays the variables' regularizers "
+             "declare (written by `get_config`).", _bool("decays_from_model")),
+    Argument("model_weight_decays", None,
+             "Decays keyed by exact variable path: how keras-adamw 2.0.0 and tf_keras "
+             "models keep what `model=` read.",
+             lambda v: validation.weight_decays_arg(v or {}, "model_weight_decays")),
+    Argument("variable_paths", None,
+             "The variable paths in build order (written by `get_config`): a restored "
+             "optimizer built on the same model matches its keys against these, since "
+             "Keras does not keep every path through save and load."),
+    Argument("excluded_by_type", None,
+             "Build-order indices of the variables excluded by layer type (written by "
+             "`get_config`)."),
+)
+
+
+def _keys_to_config(mapping):
+    if not isinstance(mapping, dict):
+        return mapping
+    return {matching.key_to_config(k): value for k, value in mapping.items()}
+
+
+#: Every argument but ``model``, checked and normalized (``exclude_from_weight_decay``
+#: as ``(name keys, layer types)``).
+Settings = dataclasses.make_dataclass(
+    "Settings", [a.name for a in ARGUMENTS + CONFIG_ONLY if a.name != "model"], frozen=True)
+
+
+def signature_parameters():
+    """(name, default) of every user-facing argument but ``model``, in order."""
+    return [(a.name, a.default) for a in ARGUMENTS if a.name != "model"]
+
+
+def parse(values: dict, has_model: bool) -> Settings:
+    """Check every argument (``values`` holds each of ARGUMENTS and CONFIG_ONLY but
+    ``model``) and the rules between them."""
+    v = {a.name: a.check(values[a.name]) for a in ARGUMENTS + CONFIG_ONLY if a.name != "model"}
+    annealing = v["use_cosine_annealing"]
+    if annealing and v["total_iterations"] is None:
+        raise ValueError("`total_iterations` (the length of the first cycle, in applied "
+                         "steps) is required when use_cosine_annealing=True; got "
+                         f"{values['total_iterations']!r}.")
+    v["total_iterations"] = validation.optional_positive_int(
+        "total_iterations", v["total_iterations"],
+        " when use_cosine_annealing=True" if annealing else "")
+    if v["eta_min"] > v["eta_max"]:
+        raise ValueError(f"`eta_min` ({v['eta_min']}) must be <= `eta_max` ({v['eta_max']}).")
+    if v["autorestart"] is None:
+        v["autorestart"] = annealing
+    if v["autorestart"] and not annealing:
+        raise ValueError("`autorestart=True` needs `use_cosine_annealing=True`.")
+    validation.cycle_lengths(v["total_iterations"], v["t_mult"], v["autorestart"], v["t_cur"])
+    keys, types = v["exclude_from_weight_decay"]
+    paths = v["variable_paths"]
+    if paths is not None and not (isinstance(paths, (list, tuple))
+                                  and all(isinstance(p, str) for p in paths)):
+        raise TypeError("`variable_paths` (written by get_config) must be a list of "
+                        f"variable paths; got {paths!r}.")
+    excluded = v["excluded_by_type"]
+    if excluded is not None and not (isinstance(excluded, (list, tuple)) and all(
+            type(i) is int and i >= 0 for i in excluded)):
+        raise TypeError("`excluded_by_type` (written by get_config) must be a list of "
+                        f"variable indices; got {excluded!r}.")
+    if types and not has_model and (excluded is None or paths is None):
+        raise ValueError(
+            "`exclude_from_weight_decay` has layer classes "
+            f"{[t[len(validation.TYPE_PREFIX):] for t in types]}, which need the model: "
+            "pass model=model (the optimizer sees only variables otherwise), or use "
+            "exclude_1d=True for biases and norm scales.")
+    v["exclude_from_weight_decay"] = (keys, types)
+    v["variable_paths"] = list(paths) if paths is not None else None
+    v["excluded_by_type"] = list(excluded) if excluded is not None else None
+    return Settings(**v)
+
+
+def to_config(settings) -> dict:
+    """The config entries of ``settings`` (keys as strings, regular expressions as
+    ``'re:...'``, layer classes as ``'type:...'``)."""
+    return {a.name: a.to_config(getattr(settings, a.name))
+            for a in ARGUMENTS + CONFIG_ONLY if a.name != "model"}
+
+
+#: every argument name, config-only ones included
+NAMES = tuple(a.name for a in ARGUMENTS + CONFIG_ONLY)
