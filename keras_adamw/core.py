@@ -82,7 +82,7 @@ class DecoupledCore:
         self._type_excluded_ids = None
         self._declared = {}  # {path: (l1, l2)} for the weight_decays property
         if model is not None:
-            self._declared = self._regularizers.get_weight_decays(model)
+            self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
             if self._keeps_decays_by_path:
                 self._settings = settings = dataclasses.replace(
                     settings, model_weight_decays={**self._declared,

@@ -122,7 +122,7 @@ def _unique(variables):
             yield variable
 
 
-def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
+def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) -> Dict[str, Decay]:
     """``{variable.path: (l1, l2)}`` for every trainable weight that declares a decay.
 
     Reads live L1/L2/L1L2 penalties and the decays of penalties already turned off
@@ -136,7 +136,7 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
     if is_tf_keras_model(model):  # tf_keras keeps its penalties on layers
         from .tf_keras import regularizers as tf_keras_regularizers
 
-        return tf_keras_regularizers.get_weight_decays(model, warn)
+        return tf_keras_regularizers.get_weight_decays(model, warn, warn_collisions)
     require_built(model)
     decays, collisions, untranslatable = {}, [], []
     for variable in _unique(model.trainable_weights):
@@ -151,12 +151,11 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
         decays.setdefault(variable.path, decay)
     if warn:
         warn_untranslatable(untranslatable)
-        if collisions:
-            warnings.warn(
-                "keras_adamw: several weights share the path(s) "
-                f"{sorted(set(collisions))} with different decays; this dict keeps the "
-                "first. AdamW(model=model) gives each weight its own decay.",
-                stacklevel=2)
+    if warn_collisions and collisions:
+        warnings.warn(
+            "keras_adamw: several weights share the path(s) "
+            f"{sorted(set(collisions))} with different decays; this dict keeps the "
+            "first. AdamW(model=model) gives each weight its own decay.", stacklevel=2)
     return decays
 
 

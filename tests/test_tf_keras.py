@@ -27,3 +27,33 @@ def test_tf_keras_suite_passes():
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     assert " passed" in summary and "failed" not in summary and "skipped" not in summary, summary
+
+
+IMPORT_ORDERS = {
+    "tensorflow.keras first": "from tensorflow.keras.layers import Dense\nfrom keras_adamw import AdamW\n",
+    "keras_adamw first": "from keras_adamw import AdamW\nfrom tensorflow.keras.layers import Dense\n",
+    "keras first": "import keras\nfrom tensorflow import keras as tfk\nfrom keras_adamw import AdamW\n",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", list(IMPORT_ORDERS))
+def test_tf_keras_detection_does_not_depend_on_import_order(order):
+    """TF_KERAS=1 TF_USE_LEGACY_KERAS=1: AdamW is a tf_keras optimizer and takes a
+    tf_keras model, whichever module was imported first (a fresh process each)."""
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("tf_keras is not installed")
+    code = IMPORT_ORDERS[order] + (
+        "import tf_keras\n"
+        "assert issubclass(AdamW, tf_keras.optimizers.Optimizer), AdamW.__mro__\n"
+        "inp = tf_keras.Input((3,))\n"
+        "m = tf_keras.Model(inp, tf_keras.layers.Dense(2, name='d', "
+        "kernel_regularizer=tf_keras.regularizers.L2(0.1))(inp))\n"
+        "opt = AdamW(model=m, init_verbose=False)\n"
+        "assert opt.weight_decays == {'d/kernel': (0.0, 0.1)}, opt.weight_decays\n"
+        "print('OK')\n")
+    env = dict(os.environ, TF_KERAS="1", TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("KERAS_BACKEND", None)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]

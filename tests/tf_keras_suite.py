@@ -157,7 +157,10 @@ def test_penalties_zeroed_for_good_and_decays_applied(tmp_path, fmt):
     model.save(path)
     loaded = keras.models.load_model(path)
     loaded(inputs())
-    assert len(loaded.losses) == 0
+    # The reloaded layers declare their decays with DeclaredDecay markers, which add
+    # exactly zero (tf_keras keeps one loss entry per regularized weight).
+    assert all(float(loss) == 0.0 for loss in loaded.losses)
+    assert set(get_weight_decays(loaded)) == set(EXPECTED)
     assert type(loaded.optimizer) is AdamW
     assert int(loaded.optimizer.t_cur.numpy()) == int(opt.t_cur.numpy()) == 1
     assert loaded.optimizer.variable_settings["head/kernel"].l2 == pytest.approx(2.6e-4)
@@ -246,3 +249,34 @@ def test_mixed_float16_skipped_steps_do_not_advance_t_cur():
     # not); t_cur counts the 9 applied steps: a cycle of 4, then 5 into the next of 8.
     assert int(opt.iterations.numpy()) == 15
     assert int(opt.t_cur.numpy()) == 5
+
+
+def test_second_optimizer_reads_the_same_decays():
+    model = every_layer_model()
+    first = AdamW(model=model, init_verbose=False)
+    second = AdamW(model=model, init_verbose=False)  # a re-run notebook cell
+    assert first.weight_decays == second.weight_decays
+    assert set(second.weight_decays) == set(EXPECTED)
+    assert len(model.losses) == 0
+
+
+def test_names_match_whole_components_with_precedence():
+    inp = keras.Input((2,))
+    x = inp
+    for i in (1, 10):
+        x = keras.layers.Dense(2, name=f"dense_{i}")(x)
+    model = keras.Model(inp, x, name="norm_model")
+    opt = AdamW(weight_decays={"dense_1": 1.0, "dense_1/kernel": 2.0, "kernel": 3.0},
+                lr_multipliers={"dense_1": 0.0}, exclude_from_weight_decay=["norm", "bias"],
+                init_verbose=False)
+    opt.build(model.trainable_variables)
+    s = opt.variable_settings
+    assert s["dense_1/kernel"].l2 == 2.0 and s["dense_1/bias"].l2 == 0.0
+    assert s["dense_10/kernel"].l2 == 3.0
+    assert s["dense_1/kernel"].lr_multiplier == 0.0
+    assert s["dense_10/kernel"].lr_multiplier == 1.0
+
+
+def test_string_booleans_are_a_type_error():
+    with pytest.raises(TypeError, match="use_cosine_annealing"):
+        AdamW(use_cosine_annealing="False", total_iterations=3)

@@ -46,6 +46,10 @@ class DeclaredDecay(tf_keras.regularizers.Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
+# tf_keras' legacy (h5) loader looks regularizers up by their bare class name.
+tf_keras.utils.get_custom_objects().setdefault("DeclaredDecay", DeclaredDecay)
+
+
 def regularizer_decay(regularizer) -> Optional[Decay]:
     return keras3.regularizer_decay(regularizer, tf_keras.regularizers, DeclaredDecay)
 
@@ -78,7 +82,7 @@ def turn_off_variable(variable, decay: Decay) -> bool:
     return False
 
 
-def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
+def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) -> Dict[str, Decay]:
     """``{variable name without ':0': (l1, l2)}`` for every trainable weight that
     declares a decay (a live penalty, or one turned off)."""
     keras3.require_built(model)
@@ -103,9 +107,9 @@ def get_weight_decays(model, warn: bool = True) -> Dict[str, Decay]:
         decays.setdefault(name, decay)
     if warn:
         keras3.warn_untranslatable(untranslatable)
-        if collisions:
-            warnings.warn(f"keras_adamw: several weights share the name(s) {collisions} "
-                          "with different decays; this dict keeps the first.", stacklevel=2)
+    if warn_collisions and collisions:
+        warnings.warn(f"keras_adamw: several weights share the name(s) {collisions} "
+                      "with different decays; this dict keeps the first.", stacklevel=2)
     return decays
 
 
