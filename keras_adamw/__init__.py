@@ -6,8 +6,9 @@ Loshchilov & Hutter, *Decoupled Weight Decay Regularization* (ICLR 2019) and
 
 from .decoupled import decoupled
 from .optimizers import AdamW, NadamW, SGDW
-from .regularizers import fill_dict_in_order, get_weight_decays
+from .compat import fill_dict_in_order
+from .regularizers import DeclaredDecay, get_weight_decays
 
 __version__ = "2.0.0"
 __all__ = ["AdamW", "NadamW", "SGDW", "decoupled", "get_weight_decays",
-           "fill_dict_in_order", "__version__"]
+           "fill_dict_in_order", "DeclaredDecay", "__version__"]

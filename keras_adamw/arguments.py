@@ -9,7 +9,7 @@ argument table are checked against ``ARGUMENTS`` by the tests.
 import dataclasses
 from typing import Any, Callable, Optional, Tuple
 
-from . import matching, validation
+from . import compat, matching, validation
 
 __all__ = ["Argument", "ARGUMENTS", "CONFIG_ONLY", "Settings", "parse", "to_config",
            "signature_parameters", "NAMES"]
@@ -60,7 +60,7 @@ ARGUMENTS: Tuple[Argument, ...] = (
     Argument("total_iterations", None,
              "T_0, the length of the first cycle in applied steps (integer >= 1; 0 means "
              "not given, as in 1.38). Also turns on normalization by the cycle length.",
-             lambda v: None if v is None or (type(v) is int and v == 0) else v),
+             compat.total_iterations_arg),
     Argument("total_iterations_wd", None, "T_norm for the normalized decay (integer >= 1).",
              lambda v: validation.optional_positive_int("total_iterations_wd", v)),
     Argument("t_mult", 1, "Integer >= 1: each cycle is `t_mult` times the previous.",

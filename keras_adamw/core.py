@@ -21,7 +21,7 @@ Which decay a variable gets, in order (the first that applies):
 import dataclasses
 import re
 import warnings
-from . import arguments, matching, regularizers, report, schedule, validation
+from . import arguments, compat, matching, regularizers, report, schedule, validation
 from ._keras import ops
 
 __all__ = ["DecoupledCore", "VariableSetting"]
@@ -56,8 +56,8 @@ class DecoupledCore:
         """
         ours = {name: kwargs.pop(name, default) for name, default in
                 [(a.name, a.default) for a in arguments.ARGUMENTS + arguments.CONFIG_ONLY]}
-        args, model = _model_from_args(args, ours.pop("model"), cls._layer_types)
-        args, kwargs = _learning_rate_args(args, kwargs)
+        args, model = compat.model_from_args(args, ours.pop("model"), cls._layer_types)
+        args, kwargs = compat.learning_rate_args(args, kwargs)
         _refuse_base_weight_decay(cls.__name__, kwargs)
         kwargs.setdefault("name", _snake_case(cls.__name__))
         settings = arguments.parse(ours, has_model=model is not None)
@@ -265,15 +265,44 @@ class DecoupledCore:
 
     # ------------------------------------------------------------------ update
 
-    def _decay_scale_value(self, eta, cycle_length):
-        """eta_t * s (or s with lr_scaled_decay, which multiplies by the lr later)."""
+    def _step_scalars(self, t_cur, cycle_length):
+        """(eta_t, c) of the applied step that has ``t_cur`` steps of its cycle of
+        ``cycle_length`` behind it: Python numbers in, floats out; tensors in,
+        tensors out.
+
+            eta_t = cosine_multiplier(t_cur, T_i)       (1 without annealing)
+            s     = sqrt(1 / T_norm)                    (1 without normalization)
+            c     = eta_t * s                           (s alone with lr_scaled_decay:
+                                                         the lr, which holds eta_t,
+                                                         multiplies it later)
+        """
+        eta = (schedule.cosine_multiplier(t_cur, cycle_length, self.eta_min, self.eta_max)
+               if self.use_cosine_annealing else 1.0)
         if self.total_iterations_wd is not None:
             s = schedule.normalization_scale(self.total_iterations_wd)
         elif self.total_iterations is not None:
             s = schedule.normalization_scale(cycle_length)
         else:
             s = 1.0
-        return s if self.lr_scaled_decay else eta * s
+        return eta, (s if self.lr_scaled_decay else eta * s)
+
+    def _begin_step(self, t_cur, cycle_length):
+        """Once per applied step, before any variable: eta_t, and the decay scale c
+        into its optimizer variable. Returns eta_t (float32)."""
+        eta, c = self._step_scalars(t_cur, cycle_length)
+        self._decay_scale.assign(ops.cast(c, "float32"))
+        return ops.cast(eta, "float32")
+
+    def _end_step(self, t_cur, cycle_length):
+        """Once per applied step, after every variable: t_cur += 1, and a restart
+        when the cycle is over (``schedule.advance``)."""
+        t_next, cycle_next = schedule.advance(t_cur, cycle_length, self.t_mult, self.autorestart)
+        self.t_cur.assign(ops.cast(t_next, self.t_cur.dtype))
+        self._cycle_length.assign(ops.cast(cycle_next, self._cycle_length.dtype))
+
+    def _eta_of(self, t_cur, cycle_length):
+        """The multiplier the next applied step will use (``optimizer.eta_t``)."""
+        return ops.convert_to_tensor(self._step_scalars(t_cur, cycle_length)[0], "float32")
 
     def _decoupled_decay(self, variable, setting, learning_rate):
         """The decay of one variable at this step, from w before the step:
@@ -364,37 +393,3 @@ def _refuse_base_weight_decay(class_name: str, kwargs) -> None:
                 "variable, or {name: l2 or (l1, l2)}), decoupled from the learning "
                 "rate as in the paper; add `lr_scaled_decay=True` for the "
                 "torch.optim.AdamW / keras.optimizers.AdamW convention.")
-
-
-def _model_from_args(args, model, layer_types):
-    """``AdamW(model, ...)``: a model as the first positional argument."""
-    if args and isinstance(args[0], layer_types):
-        if model is not None:
-            raise TypeError("`model` given twice: as the first positional argument "
-                            "and as model=.")
-        return args[1:], args[0]
-    if model is not None and not isinstance(model, layer_types):
-        raise TypeError(f"`model` must be a Keras model or layer; got {model!r} "
-                        f"of type {type(model).__name__}.")
-    return args, model
-
-
-def _learning_rate_args(args, kwargs):
-    """``lr=`` alias; a negative float learning rate is an error."""
-    if "lr" in kwargs:
-        if "learning_rate" in kwargs or args:
-            raise TypeError("Give the learning rate once: `lr=` is an alias of "
-                            "`learning_rate=`.")
-        kwargs["learning_rate"] = kwargs.pop("lr")
-    if args:
-        lr, where = args[0], "args"
-    else:
-        lr, where = kwargs.get("learning_rate"), "kwargs"
-    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
-        lr = validation.non_negative("learning_rate", lr)
-        if where == "args":
-            args = (lr,) + tuple(args[1:])
-        else:
-            kwargs["learning_rate"] = lr
-    return args, kwargs
-

@@ -26,9 +26,10 @@ optimizer, and advances once per applied update (not on gradient-accumulation
 micro-steps, nor on steps a LossScaleOptimizer skipped).
 """
 
+import inspect
 from typing import Optional
 
-from . import fused, schedule
+from . import arguments, fused
 from .core import DecoupledCore, VariableSetting  # noqa: F401
 from ._keras import is_tf_keras_optimizer_class, keras, ops
 
@@ -64,10 +65,7 @@ class DecoupledWeightDecay(DecoupledCore):
     @property
     def eta_t(self):
         """The schedule multiplier the next applied step will use."""
-        if not self.use_cosine_annealing:
-            return ops.convert_to_tensor(1.0)
-        return schedule.cosine_multiplier(
-            self.t_cur.value, self._cycle_length.value, self.eta_min, self.eta_max)
+        return self._eta_of(self.t_cur.value, self._cycle_length.value)
 
     # -------------------------------------------------------------------- build
 
@@ -86,16 +84,11 @@ class DecoupledWeightDecay(DecoupledCore):
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One applied step: eta_t once, every variable's update, then t_cur += 1."""
         t_cur, cycle_length = self.t_cur.value, self._cycle_length.value
+        eta = self._begin_step(t_cur, cycle_length)
         if self.use_cosine_annealing:
-            eta = schedule.cosine_multiplier(t_cur, cycle_length, self.eta_min, self.eta_max)
             learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), eta)
-        else:
-            eta = 1.0
-        self._decay_scale.assign(ops.cast(self._decay_scale_value(eta, cycle_length), "float32"))
         super()._backend_update_step(grads, trainable_variables, learning_rate)
-        t_next, cycle_next = schedule.advance(t_cur, cycle_length, self.t_mult, self.autorestart)
-        self.t_cur.assign(t_next)
-        self._cycle_length.assign(cycle_next)
+        self._end_step(t_cur, cycle_length)
 
     def update_step(self, gradient, variable, learning_rate):
         setting = self._variable_settings[self._get_variable_index(variable)]
@@ -135,16 +128,54 @@ def decoupled(base_cls, name: Optional[str] = None, doc: Optional[str] = None):
     name = name or base_cls.__name__ + "W"
     key = (base_cls, name)
     if key not in _CLASSES:
+        doc = (doc or f"{base_cls.__name__} with decoupled weight decay, cosine warm "
+               "restarts and lr multipliers (keras_adamw.decoupled).\n")
         cls = type(name, (mixin, base_cls), {
-            "__doc__": doc or (
-                f"{base_cls.__name__} with decoupled weight decay, cosine warm "
-                f"restarts and lr multipliers (keras_adamw.decoupled).\n\n"
-                + __doc__),
+            "__doc__": doc + _ARGUMENTS_DOC.replace("{base}", base_cls.__name__),
             "__module__": __name__,
+            "__init__": _init_with_signature(mixin, base_cls),
         })
         register(package="keras_adamw", name=name)(cls)
         _CLASSES[key] = cls
     return _CLASSES[key]
+
+
+_ARGUMENTS_DOC = """
+    Per applied step, for each trainable variable w (Loshchilov & Hutter, 2019):
+
+        decay = eta_t * s * (l1 * sign(w) + l2 * w)        # w before the step
+        w    <- w - decay
+        w    <- {base}.update_step(w, g, learning_rate = eta_t * mu(w) * alpha_t)
+
+    Every argument of {base} keeps its meaning, except its own lr-scaled
+    `weight_decay`, which raises (use `weight_decays`, and `lr_scaled_decay=True` for
+    the PyTorch / Keras convention). `lr` is an alias of `learning_rate`.
+
+    Arguments of keras_adamw (keyword):
+""" + "".join(f"        {a.name}={a.default!r}: {a.doc}\n" for a in arguments.ARGUMENTS)
+
+
+def _init_with_signature(mixin, base_cls):
+    """``__init__`` of a decoupled class, with the signature ``help()`` and
+    ``inspect.signature`` show: the base class's arguments (but its own
+    ``weight_decay``), then ours, keyword-only, with their defaults."""
+
+    def __init__(self, *args, **kwargs):
+        mixin.__init__(self, *args, **kwargs)
+
+    base = inspect.signature(base_cls.__init__)
+    params = [p for p in base.parameters.values()
+              if p.kind is not p.VAR_KEYWORD and not p.name.endswith("weight_decay")]
+    ours = [inspect.Parameter(a.name, inspect.Parameter.KEYWORD_ONLY, default=a.default)
+            for a in arguments.ARGUMENTS if a.name not in {p.name for p in params}]
+    if any(p.kind is p.KEYWORD_ONLY for p in params):
+        ours = [p.replace(kind=p.KEYWORD_ONLY) for p in ours]
+    params = ([p for p in params if p.kind is not p.KEYWORD_ONLY] + ours
+              + [p for p in params if p.kind is p.KEYWORD_ONLY]
+              + [inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
+    __init__.__signature__ = base.replace(parameters=params)
+    __init__.__qualname__ = f"{base_cls.__name__}W.__init__"
+    return __init__
 
 
 def _flavour(base_cls):

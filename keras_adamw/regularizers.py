@@ -33,7 +33,7 @@ from ._keras import is_tf_keras_model, keras, ops
 
 __all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "declared_decay",
            "turn_off_variable",
-           "fill_dict_in_order", "regularizer_decay", "replace_layer_attributes",
+           "regularizer_decay", "replace_layer_attributes",
            "as_written", "require_built", "DECAY_ATTRIBUTE"]
 
 Decay = Tuple[float, float]
@@ -210,21 +210,6 @@ def replace_layer_attributes(layers: Iterable, replacement) -> None:
             new = replacement(value)
             if new is not None:
                 setattr(layer, attribute, new)
-
-
-def fill_dict_in_order(_dict: dict, values_list: Sequence) -> dict:
-    """Assign ``values_list`` to the keys of ``_dict`` in order; return ``_dict``.
-
-    As in keras-adamw 1.38: ``fill_dict_in_order(get_weight_decays(model),
-    [(0, 1e-3), (1e-4, 2e-4)])``.
-    """
-    if len(values_list) != len(_dict):
-        raise ValueError(
-            f"fill_dict_in_order: got {len(values_list)} values for a dict of "
-            f"{len(_dict)} keys {list(_dict)}; give one value per key.")
-    for key, value in zip(list(_dict), values_list):
-        _dict[key] = value
-    return _dict
 
 
 def require_built(model) -> None:

@@ -1,7 +1,5 @@
 """The ``init_verbose`` table: what each variable gets, printed once at build."""
 
-from . import schedule
-
 __all__ = ["settings_table"]
 
 
@@ -20,14 +18,8 @@ def settings_table(optimizer, variables) -> str:
     """One row per variable: path, shape, lr multiplier, l1, l2, and the decay of
     the first step, ``c * (l1 * sign(w) + l2 * w)`` with c = eta_0 * s_0 (times
     alpha_0 * mu with ``lr_scaled_decay``)."""
-    eta0 = 1.0
-    if optimizer.use_cosine_annealing:
-        eta0 = schedule.cosine_multiplier(
-            optimizer._t_cur_start, optimizer.total_iterations,
-            optimizer.eta_min, optimizer.eta_max)
-    t_norm = optimizer.total_iterations_wd or optimizer.total_iterations
-    s0 = schedule.normalization_scale(t_norm) if t_norm else 1.0
-    c0 = eta0 * s0
+    eta0, c = optimizer._step_scalars(optimizer._t_cur_start, optimizer.total_iterations or 1)
+    c0 = c * eta0 if optimizer.lr_scaled_decay else c  # eta_0 * s_0
     alpha0 = _initial_learning_rate(optimizer) if optimizer.lr_scaled_decay else 1.0
 
     header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0")
@@ -52,7 +44,7 @@ def settings_table(optimizer, variables) -> str:
     def line(row):
         return "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
 
-    title = (f"{optimizer.name}: eta_0={eta0:.4g}, normalization s={s0:.4g}, "
+    title = (f"{optimizer.name}: eta_0={eta0:.4g}, eta_0*s_0={c0:.4g}, "
              f"{'lr-scaled' if optimizer.lr_scaled_decay else 'decoupled'} decay")
     return "\n".join([title, line(header), line(["-" * w for w in widths])]
                      + [line(r) for r in rows])

@@ -16,7 +16,6 @@ Same arguments, formulas and matching rules as on Keras 3 (``core.py``,
 import tensorflow as tf
 import tf_keras
 
-from .. import schedule
 from ..core import DecoupledCore
 from . import regularizers as tf_keras_regularizers
 
@@ -61,10 +60,7 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
     @property
     def eta_t(self):
         """The schedule multiplier the next applied step will use."""
-        if not self.use_cosine_annealing:
-            return tf.constant(1.0)
-        return schedule.cosine_multiplier(self.t_cur, self._cycle_length,
-                                          self.eta_min, self.eta_max)
+        return self._eta_of(self.t_cur, self._cycle_length)
 
     def build(self, var_list):
         super().build(var_list)
@@ -76,20 +72,11 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
         t_cur = tf.identity(self.t_cur)
         cycle_length = tf.identity(self._cycle_length)
-        if self.use_cosine_annealing:
-            eta = tf.cast(schedule.cosine_multiplier(t_cur, cycle_length, self.eta_min,
-                                                     self.eta_max), tf.float32)
-        else:
-            eta = tf.constant(1.0)
-        self._eta.assign(eta)
-        self._decay_scale.assign(tf.cast(self._decay_scale_value(eta, cycle_length), tf.float32))
+        self._eta.assign(self._begin_step(t_cur, cycle_length))
         iteration = super()._distributed_apply_gradients_fn(distribution, grads_and_vars,
                                                             **kwargs)
         with tf.control_dependencies([iteration]):
-            t_next, cycle_next = schedule.advance(t_cur, cycle_length, self.t_mult,
-                                                  self.autorestart)
-            self.t_cur.assign(tf.cast(t_next, tf.int64))
-            self._cycle_length.assign(tf.cast(cycle_next, tf.int64))
+            self._end_step(t_cur, cycle_length)
         return iteration
 
     def _update_step(self, gradient, variable):
