@@ -7,7 +7,7 @@ argument table are checked against ``ARGUMENTS`` by the tests.
 """
 
 import dataclasses
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Tuple
 
 from . import compat, matching, validation
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras
-from conftest import two_layer_model
+from helpers import two_layer_model
 
 from keras_adamw import (AdamW, NadamW, SGDW, decoupled, fill_dict_in_order,
                          get_weight_decays)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import keras
-from fit_case import run_fit
+from helpers import run_fit
 
 HERE = pathlib.Path(__file__).resolve().parent
 NEUTRAL = ["test_reference.py", "test_arguments.py", "test_regularizers.py",

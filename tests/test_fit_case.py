@@ -1,11 +1,11 @@
-"""Runs fit_case on whatever backend this process has; test_backends compares the
+"""Runs helpers.run_fit on whatever backend this process has; test_backends compares the
 result with TensorFlow's (it sets KERAS_ADAMW_FIT_OUT)."""
 
 import os
 
 import numpy as np
 
-from fit_case import run_fit
+from helpers import run_fit
 
 
 def test_fit_case_trains_and_restarts():

@@ -6,24 +6,11 @@ import numpy as np
 import pytest
 
 import keras
-from conftest import gradient_stream, two_layer_model
+from helpers import ALGOS, DECAYS, MUS, STEPS, T0, T_MULT, gradient_stream, two_layer_model
 from reference import Reference, sgdr_multiplier
 
 from keras_adamw import AdamW, NadamW, SGDW
 
-STEPS = 50          # cycles of 10, 20, 40 steps: restarts after steps 10 and 30, 20 steps into the third
-T0, T_MULT = 10, 2
-MUS = {"a/kernel": 1.0, "b/kernel": 0.5}
-DECAYS = {"a/kernel": (2e-3, 4e-2), "b/kernel": (0.0, 6e-2)}
-
-ALGOS = {
-    "adam": (AdamW, {}, 1e-2, {}),
-    "nadam": (NadamW, {}, 1e-2, {}),
-    "sgd": (SGDW, {}, 5e-2, {}),
-    "sgd_momentum": (SGDW, {"momentum": 0.9}, 5e-2, {"momentum": 0.9}),
-    "sgd_nesterov": (SGDW, {"momentum": 0.9, "nesterov": True}, 5e-2,
-                     {"momentum": 0.9, "nesterov": True}),
-}
 
 
 def run_both(algo, lr_scaled, norm, steps=STEPS, annealing=True, lr=None, **extra):

@@ -1,58 +1,11 @@
 """Training that survives: interrupted and resumed runs end where uninterrupted ones
 do, with the same weights and t_cur (1e-6), across a warm restart."""
 
-import numpy as np
 import pytest
 
 import keras
 
-from keras_adamw import AdamW, NadamW, SGDW
-
-BATCH, N_SAMPLES = 8, 16            # 2 steps per epoch
-EPOCHS_BEFORE, EPOCHS_AFTER = 2, 3  # 4 + 6 steps; cycles of 3, 6: restarts after 3 and 9
-OPTIMIZERS = {
-    "adamw": lambda model: AdamW(model=model, learning_rate=1e-2, use_cosine_annealing=True,
-                                 total_iterations=3, t_mult=2, lr_multipliers={"out": 0.5},
-                                 init_verbose=False),
-    "nadamw": lambda model: NadamW(model=model, learning_rate=1e-2, use_cosine_annealing=True,
-                                   total_iterations=3, t_mult=2, init_verbose=False),
-    "sgdw": lambda model: SGDW(model=model, learning_rate=5e-2, momentum=0.9,
-                               use_cosine_annealing=True, total_iterations=3, t_mult=2,
-                               init_verbose=False),
-}
-
-
-def data():
-    rng = np.random.default_rng(7)
-    return (rng.normal(size=(N_SAMPLES, 5)).astype("float32"),
-            rng.normal(size=(N_SAMPLES, 1)).astype("float32"))
-
-
-def make_model():
-    keras.utils.set_random_seed(11)
-    inp = keras.Input((5,))
-    h = keras.layers.Dense(6, activation="tanh", name="hidden",
-                           kernel_regularizer=keras.regularizers.L2(0.05))(inp)
-    out = keras.layers.Dense(1, name="out", kernel_regularizer=keras.regularizers.L1L2(1e-3, 0.02))(h)
-    return keras.Model(inp, out)
-
-
-def compiled(name):
-    model = make_model()
-    model.compile(OPTIMIZERS[name](model), loss="mse")
-    return model
-
-
-def fit(model, epochs, **kwargs):
-    x, y = data()
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, **kwargs)
-
-
-def assert_same(a, b):
-    for va, vb in zip(a.trainable_variables, b.trainable_variables):
-        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-6, atol=1e-7)
-    assert int(a.optimizer.t_cur.numpy()) == int(b.optimizer.t_cur.numpy())
-    assert int(a.optimizer.iterations.numpy()) == int(b.optimizer.iterations.numpy())
+from helpers import EPOCHS_AFTER, EPOCHS_BEFORE, OPTIMIZERS, assert_same, compiled, fit
 
 
 def uninterrupted(name):

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 import keras
-from conftest import gradient_stream, two_layer_model
+from helpers import assert_same, compiled, fit, gradient_stream, two_layer_model
 from reference import Reference
-from test_resume import assert_same, compiled, fit
 
 from keras_adamw import AdamW, SGDW
 

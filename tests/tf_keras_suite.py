@@ -20,10 +20,9 @@ except RuntimeError:  # pragma: no cover
 
 from tensorflow import keras  # noqa: E402  (tf_keras here)
 
-from conftest import two_layer_model as _two_layer_model  # noqa: E402
+from helpers import ALGOS, CHECKS, DECAYS, MUS, ORIGINAL_EXAMPLE, TF_KERAS_HEADER  # noqa: E402
+from helpers import two_layer_model as _two_layer_model  # noqa: E402
 from reference import Reference, sgdr_multiplier  # noqa: E402
-from test_reference import ALGOS, DECAYS, MUS  # noqa: E402  (only the constants)
-from test_original_readme import CHECKS, ORIGINAL_EXAMPLE, TF_KERAS_HEADER  # noqa: E402
 
 import keras_adamw  # noqa: E402
 from keras_adamw import AdamW, NadamW, SGDW, get_weight_decays  # noqa: E402

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import time
 
 import numpy as np
@@ -174,7 +175,7 @@ def train(kind, data, cfg, lrs, decays, epochs, seed, *, normalized=True, restar
     model = member_model(x.shape[1:], members, cfg["hidden"], l2=decays if coupled else None)
     steps_per_epoch = math.ceil(len(x) / cfg["batch_size"])
     total = epochs * steps_per_epoch
-    names = [f"m{i:03d}_" for i in range(members)]
+    names = [re.compile(f"^m{i:03d}_") for i in range(members)]  # each member's layers
     kwargs = dict(learning_rate=1.0, lr_multipliers=dict(zip(names, lrs)),
                   use_cosine_annealing=True, init_verbose=False)
     if restarts:
