@@ -100,6 +100,9 @@ CONFIG_ONLY: Tuple[Argument, ...] = (
              "The variable paths in build order (written by `get_config`): a restored "
              "optimizer built on the same model matches its keys against these, since "
              "Keras does not keep every path through save and load."),
+    Argument("declared_decays", None,
+             "The decays the model declared, per variable in build order (written by "
+             "`get_config`, for tf_keras, whose variables do not keep them)."),
     Argument("excluded_by_type", None,
              "Build-order indices of the variables excluded by layer type (written by "
              "`get_config`)."),
@@ -142,6 +145,10 @@ def parse(values: dict, has_model: bool) -> Settings:
     if v["autorestart"] and not annealing:
         raise ValueError("`autorestart=True` needs `use_cosine_annealing=True`.")
     validation.cycle_lengths(v["total_iterations"], v["t_mult"], v["autorestart"], v["t_cur"])
+    if v["autorestart"] and v["t_cur"] >= v["total_iterations"]:
+        raise ValueError(f"`t_cur` ({v['t_cur']}) must be < `total_iterations` "
+                         f"({v['total_iterations']}) with autorestart: it counts the steps "
+                         "already taken in the first cycle.")
     keys, types = v["exclude_from_weight_decay"]
     paths = v["variable_paths"]
     if paths is not None and not (isinstance(paths, (list, tuple))

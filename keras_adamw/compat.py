@@ -43,8 +43,13 @@ def model_from_args(args, model, layer_types):
                             "and as model=.")
         return args[1:], args[0]
     if model is not None and not isinstance(model, layer_types):
+        hint = ""
+        if type(model).__module__.startswith("tf_keras"):
+            hint = (" It is a tf_keras (Keras 2) model: set TF_KERAS=1 and "
+                    "TF_USE_LEGACY_KERAS=1 before importing keras_adamw, or use "
+                    "decoupled(tf_keras.optimizers.Adam).")
         raise TypeError(f"`model` must be a Keras model or layer; got {model!r} "
-                        f"of type {type(model).__name__}.")
+                        f"of type {type(model).__name__}.{hint}")
     return args, model
 
 

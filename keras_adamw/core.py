@@ -81,6 +81,7 @@ class DecoupledCore:
         self._excluded_by_type = settings.excluded_by_type
         self._type_excluded_ids = None
         self._declared = {}  # {path: (l1, l2)} for the weight_decays property
+        self._declared_by_index = settings.declared_decays
         if model is not None:
             self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
             if self._keeps_decays_by_path:
@@ -132,6 +133,23 @@ class DecoupledCore:
             out[key] = s
         return out
 
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Keras' method, kept through save and load: each of ``var_names`` becomes a
+        name key of ``exclude_from_weight_decay`` (whole path components, so
+        ``'bias'`` excludes every bias), and is written in the config. ``var_list``
+        (variable objects) is Keras' own exclusion, in memory only, as in Keras."""
+        if var_names:
+            keys = list(self._exclude_keys)
+            for name in var_names:
+                key = matching.normalize_key("exclude_from_weight_decay", name)
+                if key not in keys:
+                    keys.append(key)
+            self._exclude_keys = keys
+            self._settings = dataclasses.replace(
+                self._settings, exclude_from_weight_decay=(keys, self._exclude_types))
+        if var_list:
+            super().exclude_from_weight_decay(var_list=var_list)
+
     def setting_of(self, variable) -> VariableSetting:
         """The setting of one of the variables this optimizer was built on."""
         return self._variable_settings[self._get_variable_index(variable)]
@@ -142,17 +160,17 @@ class DecoupledCore:
         """Settings of every variable, once, at build; then the checks and the table."""
         paths, same_model = self._names_for(variables)
         type_excluded = self._type_excluded(variables, same_model)
-        if self._settings.decays_from_model:
-            declared = self._declared_decays(variables, paths)
-        else:
-            declared = [None] * len(variables)
-            self._warn_unapplied_declared(variables, paths)
         multipliers = matching.Matcher(self.lr_multipliers)
         excludes = matching.Matcher(self._exclude_keys)
         user = matching.Matcher(self._user_decays if isinstance(self._user_decays, dict) else {})
+        if self._settings.decays_from_model:
+            declared = self._declared_decays(variables, paths, same_model)
+        else:
+            declared = [None] * len(variables)
+            self._warn_unapplied_declared(variables, paths, user)
         legacy = self._settings.model_weight_decays
         default = self._user_decays if isinstance(self._user_decays, float) else None
-        settings = []
+        settings, dropped = [], []
         for index, (path, variable) in enumerate(zip(paths, variables)):
             key = multipliers.find(path)
             mu = 1.0 if key is None else self.lr_multipliers[key]
@@ -160,21 +178,34 @@ class DecoupledCore:
             excluded = (not self._use_weight_decay(variable) or excludes.matches(path)
                         or index in type_excluded
                         or (self.exclude_1d and len(variable.shape) <= 1))
-            if not excluded:
-                key = user.find(path)
-                if key is not None:
-                    l1, l2 = self._user_decays[key]
-                elif declared[index] is not None:
-                    l1, l2 = declared[index]
-                elif path in legacy:
-                    l1, l2 = legacy[path]
-                elif default is not None:
-                    l2 = default
+            key = user.find(path)
+            if key is not None:
+                l1, l2 = self._user_decays[key]
+            elif declared[index] is not None:
+                l1, l2 = declared[index]
+            elif path in legacy:
+                l1, l2 = legacy[path]
+            elif default is not None:
+                l2 = default
+            if excluded:
+                if key is not None or (declared[index] is not None and any(declared[index])):
+                    dropped.append(path)  # a decay the user gave or declared, excluded
+                l1 = l2 = 0.0
             settings.append(VariableSetting(path, mu, l1, l2))
         self._variable_settings = tuple(settings)
         self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
+        if self._settings.decays_from_model:
+            self._declared_by_index = [list(d) if d is not None else None for d in declared]
         multipliers.require_all_matched("lr_multipliers", paths)
         user.require_all_matched("weight_decays", paths)
+        multipliers.warn_never_applied("lr_multipliers", paths)
+        user.warn_never_applied("weight_decays", paths)
+        if dropped:
+            warnings.warn(
+                "keras_adamw: the decays declared for "
+                f"{dropped[:10]}{' ...' if len(dropped) > 10 else ''} are not applied: "
+                "`exclude_from_weight_decay` / `exclude_1d` exclude these variables, and "
+                "their penalties are off (exclusions win over every decay).", stacklevel=4)
         self._check_legacy_paths(paths)
         if self.init_verbose:
             print(report.settings_table(self, variables))
@@ -215,14 +246,23 @@ class DecoupledCore:
             "another model than the one it was saved with, so it cannot tell their "
             "layers: create it with model=model.")
 
-    def _declared_decays(self, variables, paths) -> list:
-        """The decay each variable's regularizer declares (``model=``). A penalty that
-        came back (a custom layer that rebuilds its regularizer from its own config
-        after ``load_model``) is turned off again, with a warning: otherwise the
-        weight would be decayed twice."""
+    def _declared_decays(self, variables, paths, same_model: bool) -> list:
+        """The decay each variable's regularizer declares (``model=``), or the one
+        saved for its position (``declared_decays``) when the variable carries none
+        and the saved paths describe this model (tf_keras variables lose their
+        declared decay through save and load).
+
+        A penalty that came back (a custom layer that rebuilds its regularizer from
+        its own config after ``load_model``) is turned off again, with a warning:
+        otherwise the weight would be decayed twice."""
+        saved = self._settings.declared_decays if same_model else None
+        if saved is not None and len(saved) != len(variables):
+            saved = None
         declared, restored = [], []
-        for path, variable in zip(paths, variables):
+        for index, (path, variable) in enumerate(zip(paths, variables)):
             decay = self._regularizers.declared_decay(variable)
+            if decay is None and saved is not None and saved[index] is not None:
+                decay = tuple(saved[index])
             if decay is not None and self.zero_penalties and \
                     self._regularizers.turn_off_variable(variable, decay):
                 restored.append(path)
@@ -238,11 +278,13 @@ class DecoupledCore:
                 self._declared.setdefault(path, decay)
         return declared
 
-    def _warn_unapplied_declared(self, variables, paths):
+    def _warn_unapplied_declared(self, variables, paths, user):
         """Variables whose penalties an earlier ``model=`` turned into declared decays,
-        trained by an optimizer created without ``model=``: say that they get none."""
+        trained by an optimizer created without ``model=`` and not named in its
+        ``weight_decays``: say that they get none."""
         unapplied = [p for p, v in zip(paths, variables)
-                     if self._regularizers.declared_decay(v, turned_off_only=True) is not None]
+                     if user.find(p) is None and not isinstance(self._user_decays, float)
+                     and self._regularizers.declared_decay(v, turned_off_only=True) is not None]
         if unapplied:
             warnings.warn(
                 "keras_adamw: the regularizers of "
@@ -329,7 +371,8 @@ class DecoupledCore:
     def _config_entries(self) -> dict:
         config = arguments.to_config(self._settings)
         config.update(t_cur=self._t_cur_start, variable_paths=self._variable_paths,
-                      excluded_by_type=self._excluded_by_type)
+                      excluded_by_type=self._excluded_by_type,
+                      declared_decays=self._declared_by_index)
         return config
 
 

@@ -21,6 +21,7 @@ path components:
 
 import difflib
 import re
+import warnings
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 __all__ = ["REGEX_PREFIX", "normalize_name", "normalize_key", "normalize_keys",
@@ -46,6 +47,9 @@ def normalize_key(argument: str, key) -> Key:
     empty component (``'a//b'``) or an invalid ``'re:'`` expression.
     """
     if isinstance(key, re.Pattern):
+        if not key.pattern:
+            raise ValueError(f"`{argument}` has an empty regular expression, which "
+                             "matches every variable; give a pattern.")
         if not isinstance(key.pattern, str):
             raise TypeError(f"`{argument}`: a regular expression key must be a str "
                             f"pattern; got {key!r}.")
@@ -62,10 +66,11 @@ def normalize_key(argument: str, key) -> Key:
             f"regular expressions; got {key!r} of type {type(key).__name__}.")
     if key.startswith(REGEX_PREFIX):
         try:
-            return re.compile(key[len(REGEX_PREFIX):])
+            pattern = re.compile(key[len(REGEX_PREFIX):])
         except re.error as error:
             raise ValueError(f"`{argument}`: {key!r} is not a valid regular "
                              f"expression: {error}.") from None
+        return normalize_key(argument, pattern)
     name = normalize_name(key).strip("/")
     if not name:
         raise ValueError(f"`{argument}` has an empty key {key!r}: give a variable "
@@ -84,17 +89,19 @@ def key_to_config(key: Key) -> str:
 def normalize_keys(argument: str, mapping: Mapping) -> dict:
     """A copy of ``mapping`` with normalized keys (``normalize_key``).
 
-    Raises ValueError when two keys become the same name (``'dense/kernel'`` and
-    ``'dense/kernel:0'``).
+    When two keys become the same name (``'dense/kernel'`` and ``'dense/kernel:0'``,
+    as 1.38's ``weight_decays.update({'dense/kernel:0': ...})`` gives), the later one
+    wins, as in ``dict.update``, and a warning says so.
     """
     out = {}
     for key, value in mapping.items():
         name = normalize_key(argument, key)
         if name in out:
-            raise ValueError(
-                f"`{argument}` names {key_to_config(name)!r} twice (keys differ "
-                "only by a ':N' suffix or a '/' at an end, which are ignored); keep "
-                "one of them.")
+            warnings.warn(
+                f"keras_adamw: `{argument}` names {key_to_config(name)!r} twice (keys "
+                "differ only by a ':N' suffix or a '/' at an end, which are ignored); "
+                f"the later one, {key!r}, wins.", stacklevel=4)
+            del out[name]
         out[name] = value
     return out
 
@@ -153,6 +160,19 @@ class Matcher:
                 break
             left = [k for k in left if self.specificity(k, path) is None]
         return left
+
+    def warn_never_applied(self, argument: str, paths: Sequence[str]) -> None:
+        """Warn about keys that match variables but apply to none of them: for each,
+        a more specific or an earlier key wins."""
+        winners = {self.find(p) for p in paths}
+        shadowed = [k for k in self.keys if k not in winners and any(
+            self.specificity(k, p) is not None for p in paths)]
+        if shadowed:
+            warnings.warn(
+                f"keras_adamw: `{argument}` key(s) {[key_to_config(k) for k in shadowed]} "
+                "match variables but apply to none: for each of those variables a more "
+                "specific key (more path components, or the exact path) or an earlier "
+                "key of equal specificity wins.", stacklevel=5)
 
     def require_all_matched(self, argument: str, paths: Sequence[str]) -> None:
         """ValueError naming every key of ``argument`` that matches no path."""

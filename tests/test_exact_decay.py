@@ -522,3 +522,49 @@ def test_no_warning_noise_for_a_plain_model():
         warnings.simplefilter("error")
         opt = AdamW(model=model, weight_decays=1e-3, init_verbose=False)
         opt.build(model.trainable_variables)
+
+
+# ------------------------------------------------- found by hostile testing
+
+def test_an_exclusion_that_drops_a_declared_decay_says_so():
+    inp = keras.Input((3,))
+    x = layers.Dense(4, name="d", kernel_regularizer=regularizers.L2(0.1),
+                     bias_regularizer=regularizers.L2(0.2))(inp)
+    model = keras.Model(inp, layers.LayerNormalization(
+        name="ln", gamma_regularizer=regularizers.L2(0.3))(x))
+    opt = AdamW(model=model, exclude_1d=True, init_verbose=False)
+    with pytest.warns(UserWarning, match=r"d/bias.*ln/gamma.*not applied"):
+        opt.build(model.trainable_variables)
+    assert opt.variable_settings["d/kernel"].l2 == 0.1
+    assert opt.variable_settings["d/bias"].l2 == opt.variable_settings["ln/gamma"].l2 == 0.0
+
+
+def test_keras_exclude_method_survives_save_and_load(tmp_path):
+    model = _base_and_head()
+    opt = AdamW(weight_decays=0.1, init_verbose=False)
+    opt.exclude_from_weight_decay(var_names=["bias"])
+    _fit_one_step(model, opt)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, custom_objects={"zero_loss": zero_loss})
+    loaded.optimizer.build(loaded.trainable_variables)
+    s = loaded.optimizer.variable_settings
+    assert s["base/bias"].l2 == 0.0 and s["base/kernel"].l2 == 0.1
+
+
+def test_the_138_fill_manually_step_replaces_the_entry():
+    """1.38 README: weight_decays.update({'conv1d_0/kernel:0': (1e-4, 0)})."""
+    model = _base_and_head()
+    wd = get_weight_decays(model)
+    wd.update({"base/kernel:0": (1e-4, 0)})
+    with pytest.warns(UserWarning, match="twice"):
+        opt = AdamW(weight_decays=wd, init_verbose=False)
+    opt.build(model.trainable_variables)
+    assert (opt.variable_settings["base/kernel"].l1, opt.variable_settings["base/kernel"].l2) == (1e-4, 0)
+
+
+def test_t_cur_past_the_first_cycle_with_autorestart_is_an_error():
+    with pytest.raises(ValueError, match="t_cur"):
+        AdamW(use_cosine_annealing=True, total_iterations=5, t_cur=5)
+    AdamW(use_cosine_annealing=True, total_iterations=5, t_cur=9, autorestart=False,
+          init_verbose=False)  # clamped at eta_min until a restart: allowed

@@ -20,6 +20,7 @@ def test_normalize_key(key, normalized):
 
 @pytest.mark.parametrize("key, error", [
     ("", ValueError), (":0", ValueError), ("a//b", ValueError), ("re:(", ValueError),
+    ("re:", ValueError), (re.compile(""), ValueError),
     (3, TypeError), (None, TypeError), (re.compile("a", re.MULTILINE), ValueError),
 ])
 def test_bad_keys(key, error):
@@ -35,9 +36,17 @@ def test_regex_keys_and_their_config_form():
     assert matching.Matcher([ignore_case]).find("block_3/attn/kernel") is ignore_case
 
 
-def test_two_keys_that_normalize_alike_are_an_error():
-    with pytest.raises(ValueError, match="twice"):
-        matching.normalize_keys("weight_decays", {"dense/kernel": 1, "dense/kernel:0": 2})
+def test_two_keys_that_normalize_alike_the_later_wins_with_a_warning():
+    """1.38's README: weight_decays.update({'conv1d_0/kernel:0': (1e-4, 0)})."""
+    with pytest.warns(UserWarning, match="twice"):
+        out = matching.normalize_keys("weight_decays", {"dense/kernel": 1, "dense/kernel:0": 2})
+    assert out == {"dense/kernel": 2}
+
+
+def test_a_key_that_never_applies_is_reported():
+    m = matching.Matcher(["encoder", "attn"])  # equal specificity: 'encoder' is first
+    with pytest.warns(UserWarning, match="'attn'"):
+        m.warn_never_applied("lr_multipliers", ["encoder/attn/kernel", "encoder/ffn/kernel"])
 
 
 def test_which_paths_each_key_matches():

@@ -279,3 +279,23 @@ def test_names_match_whole_components_with_precedence():
 def test_string_booleans_are_a_type_error():
     with pytest.raises(TypeError, match="use_cosine_annealing"):
         AdamW(use_cosine_annealing="False", total_iterations=3)
+
+
+def test_equal_names_keep_their_own_decays_through_save_and_load(tmp_path):
+    def sub(name, l2):
+        inp = keras.Input((3,))
+        return keras.Model(inp, keras.layers.Dense(3, name="proj", use_bias=False,
+                                                   kernel_regularizer=keras.regularizers.L2(l2))(inp),
+                           name=name)
+
+    inp = keras.Input((3,))
+    model = keras.Model(inp, sub("second", 0.3)(sub("first", 0.1)(inp)))
+    model.compile(AdamW(model=model, learning_rate=1e-3, init_verbose=False), loss="mse")
+    x = np.ones((2, 3), "float32")
+    model.fit(x, x, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    loaded.optimizer.build(loaded.trainable_variables)
+    settings = loaded.optimizer._variable_settings
+    assert [s.l2 for s in settings] == [0.1, 0.3]
