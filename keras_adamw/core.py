@@ -82,6 +82,7 @@ class DecoupledCore:
         self._type_excluded_ids = None
         self._declared = {}  # {path: (l1, l2)} for the weight_decays property
         self._declared_by_index = settings.declared_decays
+        self._previewed = None
         if model is not None:
             self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
             if self._keeps_decays_by_path:
@@ -98,6 +99,8 @@ class DecoupledCore:
                 if overridden:
                     warnings.warn("keras_adamw: `weight_decays` overrides the decays "
                                   f"declared by the model for {overridden}.", stacklevel=3)
+            if self.init_verbose:
+                self._preview(model)
 
     @property
     def exclude_patterns(self) -> list:
@@ -160,14 +163,38 @@ class DecoupledCore:
         """Settings of every variable, once, at build; then the checks and the table."""
         paths, same_model = self._names_for(variables)
         type_excluded = self._type_excluded(variables, same_model)
-        multipliers = matching.Matcher(self.lr_multipliers)
-        excludes = matching.Matcher(self._exclude_keys)
         user = matching.Matcher(self._user_decays if isinstance(self._user_decays, dict) else {})
         if self._settings.decays_from_model:
             declared = self._declared_decays(variables, paths, same_model)
         else:
             declared = [None] * len(variables)
             self._warn_unapplied_declared(variables, paths, user)
+        settings, dropped = self._settings_for(variables, paths, declared, type_excluded)
+        self._variable_settings = tuple(settings)
+        self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
+        if self._settings.decays_from_model:
+            self._declared_by_index = [list(d) if d is not None else None for d in declared]
+        multipliers = matching.Matcher(self.lr_multipliers)
+        multipliers.require_all_matched("lr_multipliers", paths)
+        user.require_all_matched("weight_decays", paths)
+        multipliers.warn_never_applied("lr_multipliers", paths)
+        user.warn_never_applied("weight_decays", paths)
+        if dropped:
+            warnings.warn(
+                "keras_adamw: the decays declared for "
+                f"{dropped[:10]}{' ...' if len(dropped) > 10 else ''} are not applied: "
+                "`exclude_from_weight_decay` / `exclude_1d` exclude these variables, and "
+                "their penalties are off (exclusions win over every decay).", stacklevel=4)
+        self._check_legacy_paths(paths)
+        if self.init_verbose and [s for s in settings] != list(self._previewed or ()):
+            print(report.settings_table(self, settings, variables))
+
+    def _settings_for(self, variables, paths, declared, type_excluded):
+        """The ``VariableSetting`` of each variable (the order of the module docstring),
+        and the paths whose given or declared decay an exclusion drops."""
+        multipliers = matching.Matcher(self.lr_multipliers)
+        excludes = matching.Matcher(self._exclude_keys)
+        user = matching.Matcher(self._user_decays if isinstance(self._user_decays, dict) else {})
         legacy = self._settings.model_weight_decays
         default = self._user_decays if isinstance(self._user_decays, float) else None
         settings, dropped = [], []
@@ -192,23 +219,24 @@ class DecoupledCore:
                     dropped.append(path)  # a decay the user gave or declared, excluded
                 l1 = l2 = 0.0
             settings.append(VariableSetting(path, mu, l1, l2))
-        self._variable_settings = tuple(settings)
-        self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
-        if self._settings.decays_from_model:
-            self._declared_by_index = [list(d) if d is not None else None for d in declared]
-        multipliers.require_all_matched("lr_multipliers", paths)
-        user.require_all_matched("weight_decays", paths)
-        multipliers.warn_never_applied("lr_multipliers", paths)
-        user.warn_never_applied("weight_decays", paths)
-        if dropped:
-            warnings.warn(
-                "keras_adamw: the decays declared for "
-                f"{dropped[:10]}{' ...' if len(dropped) > 10 else ''} are not applied: "
-                "`exclude_from_weight_decay` / `exclude_1d` exclude these variables, and "
-                "their penalties are off (exclusions win over every decay).", stacklevel=4)
-        self._check_legacy_paths(paths)
-        if self.init_verbose:
-            print(report.settings_table(self, variables))
+        return settings, dropped
+
+    def _preview(self, model):
+        """With ``model=`` and ``init_verbose``: the table at construction, before any
+        training starts (a build inside ``fit`` would print it between Keras' "Epoch
+        1/N" line and its progress bar). The build prints again only if its settings
+        differ."""
+        variables = list(model.trainable_variables)
+        try:
+            paths = [_path(v) for v in variables]
+            declared = [self._regularizers.declared_decay(v) for v in variables]
+            type_excluded = {i for i, v in enumerate(variables)
+                             if id(v) in (self._type_excluded_ids or ())}
+            settings, _ = self._settings_for(variables, paths, declared, type_excluded)
+        except Exception:  # the build reports whatever is wrong
+            return
+        self._previewed = tuple(settings)
+        print(report.settings_table(self, settings, variables))
 
     def _names_for(self, variables):
         """The path each variable is matched by, and whether the saved build-time

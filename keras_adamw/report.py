@@ -14,7 +14,7 @@ def _initial_learning_rate(optimizer):
         return None
 
 
-def settings_table(optimizer, variables) -> str:
+def settings_table(optimizer, settings, variables) -> str:
     """One row per variable: path, shape, lr multiplier, l1, l2, and the decay of
     the first step, ``c * (l1 * sign(w) + l2 * w)`` with c = eta_0 * s_0 (times
     alpha_0 * mu with ``lr_scaled_decay``)."""
@@ -24,7 +24,7 @@ def settings_table(optimizer, variables) -> str:
 
     header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0")
     rows = []
-    for setting, variable in zip(optimizer._variable_settings, variables):
+    for setting, variable in zip(settings, variables):
         if not (setting.l1 or setting.l2):
             first = "-"
         elif alpha0 is None:

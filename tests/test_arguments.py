@@ -292,3 +292,17 @@ def test_decoupled_is_cached_and_rejects_non_optimizers():
         decoupled(dict)
     with pytest.raises(TypeError, match="already"):
         decoupled(AdamW)
+
+
+def test_init_verbose_with_model_prints_before_training(capsys):
+    """With model= the table is printed at construction, so fit's progress bar is
+    never interrupted by it (the build prints nothing more)."""
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(1, name="d",
+                                                kernel_regularizer=keras.regularizers.L2(0.1))(inp))
+    opt = AdamW(model=model, learning_rate=1e-3)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 5 and "d/kernel" in printed[3] and "0.1*w" in printed[3]
+    model.compile(opt, loss="mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 1), "float32"), verbose=0)
+    assert capsys.readouterr().out == ""
