@@ -8,15 +8,28 @@ from setuptools import find_packages, setup
 here = pathlib.Path(__file__).parent
 version = re.search(r'__version__ = "([^"]+)"',
                     (here / "keras_adamw" / "__init__.py").read_text()).group(1)
+URL = "https://github.com/OverLordGoldDragon/keras-adamw"
+
+
+def long_description() -> str:
+    """The README for a package index: relative links made absolute (to the
+    repository), images dropped (a package page does not serve them)."""
+    text = (here / "README.md").read_text(encoding="utf-8")
+    text = re.sub(r"^!\[[^\]]*\]\([^)]*\)\n", "", text, flags=re.M)
+    return re.sub(r"\]\((?!https?://|#)([^)]+)\)", rf"]({URL}/blob/main/\1)", text)
+
 
 setup(
     name="keras-adamw",
     version=version,
     description=("AdamW, NadamW, SGDW, warm restarts and lr multipliers for Keras 3, "
                  "exact to Loshchilov & Hutter"),
-    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description=long_description(),
     long_description_content_type="text/markdown",
     license="MIT",
+    author="keras-adamw developers",
+    url=URL,
+    project_urls={"Source": URL, "Issues": URL + "/issues"},
     packages=find_packages(include=["keras_adamw", "keras_adamw.*"]),
     python_requires=">=3.9",
     install_requires=["keras>=3.0", "numpy"],

@@ -105,9 +105,10 @@ def plot(results, steps_per_epoch, out):
     fig, (top, mid, bottom) = plt.subplots(3, 1, figsize=(8, 8.5), sharex=True)
     first = next(iter(results.values()))["record"]
     steps = np.arange(len(first.eta)) / steps_per_epoch
-    top.plot(steps, first.eta, color="C2", label="eta_t (both runs)")
+    top.plot(steps, first.eta, color="C2", linewidth=4, alpha=0.5, label="eta_t (both runs)")
     twin = top.twinx()
-    twin.plot(steps, first.decay, color="C0", label="decay per step, eta_t * s * lambda")
+    twin.plot(steps, first.decay, "--", color="C0",
+              label="decay per step, eta_t * s * lambda (follows eta_t, not the lr)")
     twin.set_ylabel("decay per step", color="C0")
     top.set_ylabel("eta_t", color="C2")
     top.legend(loc="upper right", fontsize=8)

@@ -82,8 +82,9 @@ ARGUMENTS: Tuple[Argument, ...] = (
              "`False` keeps them (the weights are then decayed twice).",
              _bool("zero_penalties")),
     Argument("init_verbose", True,
-             "At build, print one table: each variable's path, shape, lr multiplier, "
-             "l1, l2 and the decay of the first step.", _bool("init_verbose")),
+             "Print one table of each variable's path, shape, lr multiplier, l1, l2 and "
+             "first-step decay: at construction with `model=`, else at build.",
+             _bool("init_verbose")),
 )
 
 #: written by ``get_config`` so that a restored optimizer needs no model; rarely given
