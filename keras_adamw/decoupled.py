@@ -28,7 +28,7 @@ micro-steps, nor on steps a LossScaleOptimizer skipped).
 
 from typing import Optional
 
-from . import fused, schedule
+from . import fused, schedule, torch_parallel
 from .core import DecoupledCore, VariableSetting  # noqa: F401
 from ._keras import keras, ops
 
@@ -49,6 +49,7 @@ class DecoupledWeightDecay(DecoupledCore):
         super().__init__(*args, **kwargs)
         self._adopt_arguments(parsed, model)
         self._fused_update = None  # chosen at build (fused.py)
+        self._parallel_update = None  # chosen at build (torch_parallel.py)
         with keras.name_scope(self.name, caller=self):
             self.t_cur = keras.Variable(
                 parsed["t_cur"], name="t_cur", dtype="int", trainable=False,
@@ -76,6 +77,7 @@ class DecoupledWeightDecay(DecoupledCore):
         super().build(variables)
         self._resolve_variables(variables)
         self._fused_update = fused.fused_update_for(self, DecoupledWeightDecay)
+        self._parallel_update = torch_parallel.parallel_update_for(self, DecoupledWeightDecay)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One applied step: eta_t once, every variable's update, then t_cur += 1."""
@@ -86,7 +88,10 @@ class DecoupledWeightDecay(DecoupledCore):
         else:
             eta = 1.0
         self._decay_scale.assign(ops.cast(self._decay_scale_value(eta, cycle_length), "float32"))
-        super()._backend_update_step(grads, trainable_variables, learning_rate)
+        if self._parallel_update is None:
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+        else:
+            self._parallel_update(self, grads, trainable_variables, learning_rate)
         t_next, cycle_next = schedule.advance(t_cur, cycle_length, self.t_mult, self.autorestart)
         self.t_cur.assign(t_next)
         self._cycle_length.assign(cycle_next)
