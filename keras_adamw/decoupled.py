@@ -88,10 +88,9 @@ class DecoupledWeightDecay(DecoupledCore):
         else:
             eta = 1.0
         self._decay_scale.assign(ops.cast(self._decay_scale_value(eta, cycle_length), "float32"))
-        if self._parallel_update is None:
+        if self._parallel_update is None or not self._parallel_update(
+                self, grads, trainable_variables, learning_rate):
             super()._backend_update_step(grads, trainable_variables, learning_rate)
-        else:
-            self._parallel_update(self, grads, trainable_variables, learning_rate)
         t_next, cycle_next = schedule.advance(t_cur, cycle_length, self.t_mult, self.autorestart)
         self.t_cur.assign(t_next)
         self._cycle_length.assign(cycle_next)
