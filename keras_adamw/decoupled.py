@@ -49,7 +49,7 @@ class DecoupledWeightDecay(DecoupledCore):
         super().__init__(*args, **kwargs)
         self._adopt_arguments(parsed, model)
         self._fused_update = None  # chosen at build (fused.py)
-        self._parallel_update = None  # chosen at build (torch_parallel.py)
+        self._parallel_update = None  # chosen at build (torch_parallel.py, fused.py)
         with keras.name_scope(self.name, caller=self):
             self.t_cur = keras.Variable(
                 parsed["t_cur"], name="t_cur", dtype="int", trainable=False,
@@ -77,7 +77,9 @@ class DecoupledWeightDecay(DecoupledCore):
         super().build(variables)
         self._resolve_variables(variables)
         self._fused_update = fused.fused_update_for(self, DecoupledWeightDecay)
-        self._parallel_update = torch_parallel.parallel_update_for(self, DecoupledWeightDecay)
+        self._parallel_update = (  # a whole-step fast path, or None
+            torch_parallel.parallel_update_for(self, DecoupledWeightDecay)
+            or fused.step_update_for(self, DecoupledWeightDecay))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One applied step: eta_t once, every variable's update, then t_cur += 1."""
