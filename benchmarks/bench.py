@@ -1,14 +1,24 @@
 """keras_adamw vs the Keras 3 built-ins: step time, bandwidth, fit, memory, scaling.
 
-    python benchmarks/bench.py                  # full run, about 4 minutes on 2 cores
-    python benchmarks/bench.py --quick          # a smoke run, under a minute
-    python benchmarks/bench.py --out results.json
+    python benchmarks/bench.py                       # all three backends, one process each
+    python benchmarks/bench.py --backend torch       # one backend
+    python benchmarks/bench.py --quick               # a smoke run
+    python benchmarks/bench.py --update              # also rewrite the committed tables
+
+Results go to benchmarks/out/ (git-ignored): results_<backend>.json and .md. With
+--update they are also written to benchmarks/results_<backend>.{json,md}.
 
 Every comparison measures both sides interleaved in one process (A B, B A, ...),
 several rounds, and reports the median of the per-round time ratios
 (keras_adamw / built-in) with the min-max spread. The built-in is configured for the
 same arithmetic: ``lr_scaled_decay=True`` against Keras' ``weight_decay``, and our
-cosine restarts against a ``CosineDecayRestarts`` learning rate. TensorFlow backend.
+cosine restarts against a ``CosineDecayRestarts`` learning rate. The "3 groups" rows
+give our optimizer lr multipliers 1, 0.5 and 2 on every third variable (and restarts);
+the built-in has no multipliers, so they show what the groups cost.
+
+The step alone: TensorFlow, ``apply_gradients`` in a ``tf.function`` without and with
+XLA; JAX, ``stateless_apply`` under ``jax.jit``; PyTorch, eager ``apply`` (what
+``model.fit`` runs with ``jit_compile=False``, the torch default).
 """
 
 import argparse
@@ -16,21 +26,26 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["KERAS_BACKEND"] = "tensorflow"
+BACKENDS = ("tensorflow", "jax", "torch")
+if "--backend" in sys.argv and sys.argv[sys.argv.index("--backend") + 1] in BACKENDS:
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+BACKEND = os.environ["KERAS_BACKEND"]
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras  # noqa: E402
 import keras_adamw  # noqa: E402
 from keras_adamw import AdamW, NadamW, SGDW  # noqa: E402
 
 LR, WD, T0 = 1e-3, 1e-2, 50
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 OURS = {"AdamW": AdamW, "NadamW": NadamW, "SGDW": SGDW}
 BUILTIN = {
@@ -44,9 +59,11 @@ EXTRA = {"SGDW": {"momentum": 0.9}}
 BYTES_PER_PARAM = {"AdamW": 28, "NadamW": 28, "SGDW": 20}
 
 
-def ours(name, restarts):
+def ours(name, restarts, groups=0):
     kwargs = dict(learning_rate=LR, weight_decays=WD, lr_scaled_decay=True,
                   init_verbose=False, **EXTRA.get(name, {}))
+    if groups:
+        kwargs["lr_multipliers"] = {f"w{i}": (1.0, 0.5, 2.0)[i % 3] for i in range(groups)}
     if restarts:
         # total_iterations_wd=1 (s = 1): the same decay arithmetic as the built-in.
         kwargs.update(use_cosine_annealing=True, total_iterations=T0, t_mult=2,
@@ -65,21 +82,40 @@ def variables(sizes, seed=0):
     rng = np.random.default_rng(seed)
     vs = [keras.Variable(rng.normal(size=(n,)).astype("float32"), name=f"w{i}")
           for i, n in enumerate(sizes)]
-    grads = [tf.constant(rng.normal(size=(n,)).astype("float32")) for n in sizes]
+    grads = [keras.ops.convert_to_tensor(rng.normal(size=(n,)).astype("float32"))
+             for n in sizes]
     return vs, grads
 
 
 def step_function(optimizer, sizes, jit):
+    """One optimizer step on fixed gradients, as each backend runs it in training."""
     vs, grads = variables(sizes)
     optimizer.build(vs)
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
 
-    @tf.function(jit_compile=jit)
-    def step():
-        optimizer.apply_gradients(zip(grads, vs))
+        @tf.function(jit_compile=jit)
+        def step():
+            optimizer.apply_gradients(zip(grads, vs))
+    elif BACKEND == "jax":
+        import jax
 
+        apply = jax.jit(optimizer.stateless_apply, donate_argnums=(0, 2))
+        state = {"opt": [v.value for v in optimizer.variables], "vars": [v.value for v in vs]}
+
+        def step():
+            state["vars"], state["opt"] = apply(state["opt"], grads, state["vars"])
+            jax.block_until_ready(state["vars"])
+    else:
+        def step():
+            optimizer.apply(grads, vs)
     step()
     step()
     return step
+
+
+def jit_modes():
+    return {"tensorflow": (False, True), "jax": (True,), "torch": (False,)}[BACKEND]
 
 
 def timed(fn, steps):
@@ -127,12 +163,18 @@ def copy_bandwidth(n, rounds, steps):
     split over one thread per core. It is the practical limit of one pass over that
     much memory."""
     if n not in _COPY:
-        src = tf.Variable(tf.random.normal((n,)))
-        dst = tf.Variable(tf.zeros((n,)))
+        copies = []
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
 
-        @tf.function(jit_compile=True)
-        def xla_copy():
-            dst.assign(src * 1.0000001)
+            src = tf.Variable(tf.random.normal((n,)))
+            dst = tf.Variable(tf.zeros((n,)))
+
+            @tf.function(jit_compile=True)
+            def xla_copy():
+                dst.assign(src * 1.0000001)
+
+            copies.append(xla_copy)
 
         a = np.random.default_rng(0).random(n, dtype=np.float32)
         b = np.empty_like(a)
@@ -150,7 +192,7 @@ def copy_bandwidth(n, rounds, steps):
                 t.join()
 
         best = []
-        for fn in (xla_copy, numpy_copy):
+        for fn in copies + [numpy_copy]:
             fn()
             best.append(min(timed(fn, steps) for _ in range(rounds)))
         _COPY[n] = 8 * n / min(best) / 1e9
@@ -159,17 +201,19 @@ def copy_bandwidth(n, rounds, steps):
 
 def bench_steps(args, rows):
     cases = {"large": [1_000_000] * 4, "small": [10_000] * 200}
+    variants = {"plain": (False, 0), "restarts": (True, 0), "restarts, 3 groups": (True, 1)}
     for case, sizes in cases.items():
-        for jit in (False, True):
-            for restarts in (False, True):
+        for jit in jit_modes():
+            for variant, (restarts, groups) in variants.items():
                 for name in OURS:
-                    if args.quick and (restarts or name != "AdamW"):
+                    if args.quick and (variant != "plain" or name != "AdamW"):
                         continue
-                    fa = step_function(ours(name, restarts), sizes, jit)
+                    fa = step_function(ours(name, restarts, groups and len(sizes)), sizes, jit)
                     fb = step_function(builtin(name, restarts), sizes, jit)
                     r = interleaved(fa, fb, args.rounds, args.steps)
                     r.update(kind="step", optimizer=name, case=case, params=sum(sizes),
-                             variables=len(sizes), jit=jit, restarts=restarts)
+                             variables=len(sizes), jit=jit, restarts=restarts,
+                             variant=variant)
                     moved = BYTES_PER_PARAM[name] * sum(sizes)
                     r["ours_GBps"] = moved / (r["ours_ms"] / 1e3) / 1e9
                     r["builtin_GBps"] = moved / (r["builtin_ms"] / 1e3) / 1e9
@@ -186,8 +230,9 @@ def bench_scaling(args, rows):
         if args.quick and count == 1000:
             continue
         sizes = [total // count] * count
-        fa = step_function(ours("AdamW", False), sizes, False)
-        fb = step_function(builtin("AdamW", False), sizes, False)
+        jit = BACKEND == "jax"
+        fa = step_function(ours("AdamW", False), sizes, jit)
+        fb = step_function(builtin("AdamW", False), sizes, jit)
         r = interleaved(fa, fb, args.rounds, max(3, args.steps // 2))
         r.update(kind="scaling", optimizer="AdamW", variables=count, params=total, jit=False)
         r["ours_us_per_variable"] = 1e3 * r["ours_ms"] / count
@@ -244,7 +289,7 @@ def bench_memory(rows):
             vs, _ = variables(sizes)
             opt.build(vs)
             counts.append((len(opt.variables),
-                           sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                           sum(int(np.prod(v.shape)) * np.dtype(str(v.dtype)).itemsize
                                for v in opt.variables)))
         r = dict(kind="memory", optimizer=name, ours_variables=counts[0][0],
                  builtin_variables=counts[1][0], ours_bytes=counts[0][1],
@@ -256,7 +301,7 @@ def bench_memory(rows):
 
 def _step_line(r):
     return (f"step     {r['optimizer']:6s} {r['case']:5s} jit={str(r['jit']):5s} "
-            f"restarts={str(r['restarts']):5s}: ours {r['ours_ms']:7.2f} ms, built-in "
+            f"{r['variant']:18s}: ours {r['ours_ms']:7.2f} ms, built-in "
             f"{r['builtin_ms']:7.2f} ms, ratio {r['ratio']:.3f} (95% CI {r['ratio_ci95'][0]:.3f}-"
             f"{r['ratio_ci95'][1]:.3f}, CPU {r['cpu_ratio']:.3f}), {r['ours_GBps']:.1f} GB/s = "
             f"{r['ours_percent_of_copy']:.0f}% of copy ({r['copy_GBps']:.1f} GB/s)")
@@ -270,21 +315,35 @@ def machine():
         cpu = names[0] if names else cpu
     except OSError:
         pass
+    versions = {}
+    for module in ("tensorflow", "jax", "torch"):
+        if module == BACKEND:
+            versions[module] = __import__(module).__version__
     return dict(cpu=cpu, cores=os.cpu_count(), python=sys.version.split()[0],
-                tensorflow=tf.__version__, keras=keras.__version__,
-                keras_adamw=keras_adamw.__version__)
+                backend=BACKEND, keras=keras.__version__,
+                keras_adamw=keras_adamw.__version__, **versions)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="all", choices=("all",) + BACKENDS)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--only", default="steps,fit,memory,scaling")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.json"))
+    parser.add_argument("--out", default=os.path.join(HERE, "out"),
+                        help="folder for results_<backend>.json/.md (default: benchmarks/out)")
+    parser.add_argument("--update", action="store_true",
+                        help="also write the committed benchmarks/results_<backend>.*")
     args = parser.parse_args()
-    args.rounds = args.rounds or (3 if args.quick else 25)
-    args.steps = args.steps or (5 if args.quick else 6)
+    if args.backend == "all":
+        for backend in BACKENDS:  # one process each: Keras reads the backend at import
+            argv = [a for a in sys.argv[1:]]
+            subprocess.run([sys.executable, __file__, *argv, "--backend", backend],
+                           check=True)
+        return
+    args.rounds = args.rounds or (3 if args.quick else 15)
+    args.steps = args.steps or (5 if args.quick else 5)
     only = set(args.only.split(","))
     rows, start = [], time.perf_counter()
     info = machine()
@@ -298,34 +357,39 @@ def main():
     if "fit" in only:
         bench_fit(args, rows)
     elapsed = time.perf_counter() - start
-    with open(args.out, "w") as f:
-        json.dump(dict(machine=info, seconds=elapsed, quick=args.quick, rounds=args.rounds,
-                       steps=args.steps, rows=rows), f, indent=1)
+    folders = [args.out] + ([HERE] if args.update else [])
     table = markdown(info, rows, args)
-    md = os.path.splitext(args.out)[0] + ".md"
-    with open(md, "w") as f:
-        f.write(table)
     print(table)
-    print(f"wrote {args.out} and {md} ({elapsed:.0f} s)")
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
+        base = os.path.join(folder, f"results_{BACKEND}")
+        with open(base + ".json", "w") as f:
+            json.dump(dict(machine=info, seconds=elapsed, quick=args.quick,
+                           rounds=args.rounds, steps=args.steps, rows=rows), f, indent=1)
+        with open(base + ".md", "w") as f:
+            f.write(table)
+        print(f"wrote {base}.json and .md ({elapsed:.0f} s)")
 
 
 def markdown(info, rows, args) -> str:
     """The README's tables, from the rows."""
-    out = [f"Measured on {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
-           f"TensorFlow {info['tensorflow']}, Keras {info['keras']}, keras_adamw "
+    backend = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[info["backend"]]
+    out = [f"### {backend} backend", "",
+           f"Measured on {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
+           f"{backend} {info[info['backend']]}, Keras {info['keras']}, keras_adamw "
            f"{info['keras_adamw']}; {args.rounds} interleaved rounds of {args.steps} steps. "
            "Ratio = keras_adamw time / built-in time: the median of the per-round wall-time "
            "ratios with its 95% bootstrap interval, and the median per-round ratio of process "
            "CPU time (which leaves out time taken by the VM's neighbours).", ""]
     steps = [r for r in rows if r["kind"] == "step"]
     if steps:
-        out += ["| optimizer | variables | jit | restarts | keras_adamw ms | built-in ms "
+        out += ["| optimizer | variables | jit | variant | keras_adamw ms | built-in ms "
                 "| ratio (95% CI) | CPU ratio | keras_adamw GB/s | % of copy GB/s |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
         for r in steps:
             low, high = r["ratio_ci95"]
             out.append(f"| {r['optimizer']} | {r['variables']} x {r['params'] // r['variables']:,} "
-                       f"| {'on' if r['jit'] else 'off'} | {'yes' if r['restarts'] else 'no'} "
+                       f"| {'on' if r['jit'] else 'off'} | {r['variant']} "
                        f"| {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} | **{r['ratio']:.3f}** "
                        f"({low:.2f}-{high:.2f}) | {r['cpu_ratio']:.3f} | {r['ours_GBps']:.1f} "
                        f"| {r['ours_percent_of_copy']:.0f}% of {r['copy_GBps']:.0f} |")

@@ -29,7 +29,7 @@ micro-steps, nor on steps a LossScaleOptimizer skipped).
 import inspect
 from typing import Optional
 
-from . import arguments, fused
+from . import arguments, fused, torch_parallel
 from .core import DecoupledCore, VariableSetting  # noqa: F401
 from ._keras import is_tf_keras_optimizer_class, keras, ops
 
@@ -51,6 +51,7 @@ class DecoupledWeightDecay(DecoupledCore):
         _turn_off_base_decay(self)
         self._adopt_arguments(settings, model)
         self._fused_update = None  # chosen at build (fused.py)
+        self._parallel_update = None  # chosen at build (torch_parallel.py, fused.py)
         with keras.name_scope(self.name, caller=self):
             self.t_cur = keras.Variable(
                 settings.t_cur, name="t_cur", dtype="int32", trainable=False,
@@ -80,6 +81,9 @@ class DecoupledWeightDecay(DecoupledCore):
         super().build(variables)
         self._resolve_variables(variables)
         self._fused_update = fused.fused_update_for(self, DecoupledWeightDecay)
+        self._parallel_update = (  # a whole-step fast path, or None
+            torch_parallel.parallel_update_for(self, DecoupledWeightDecay)
+            or fused.step_update_for(self, DecoupledWeightDecay))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One applied step: eta_t once, every variable's update, then t_cur += 1."""
@@ -87,7 +91,9 @@ class DecoupledWeightDecay(DecoupledCore):
         eta = self._begin_step(t_cur, cycle_length)
         if self.use_cosine_annealing:
             learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), eta)
-        super()._backend_update_step(grads, trainable_variables, learning_rate)
+        if self._parallel_update is None or not self._parallel_update(
+                self, grads, trainable_variables, learning_rate):
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
         self._end_step(t_cur, cycle_length)
 
     def update_step(self, gradient, variable, learning_rate):

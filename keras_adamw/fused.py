@@ -23,11 +23,12 @@ amsgrad, Nadam, float16, a user's optimizer) goes through the base class's
 ``keras.ops`` code. The tests compare both paths with the NumPy reference.
 """
 
+import functools
 from typing import Callable, Optional
 
 from ._keras import keras, ops
 
-__all__ = ["fused_update_for"]
+__all__ = ["fused_update_for", "step_update_for"]
 
 
 def _base_update_step(cls, mixin):
@@ -109,3 +110,102 @@ def _sgd(optimizer, gradient, variable, learning_rate) -> bool:
         tf.raw_ops.ResourceApplyGradientDescent(var=_handle(variable), alpha=lr,
                                                 delta=gradient, use_locking=False)
     return True
+
+
+# ------------------------------------------------------------------ whole step
+
+def step_update_for(optimizer, mixin) -> Optional[Callable]:
+    """``update(optimizer, grads, variables, learning_rate) -> bool`` doing a whole
+    applied step with the kernels above, or None. Each per-step scalar is computed
+    once per step, not once per variable (the per-variable path recomputes the bias
+    corrections, the casts and the decay coefficient for every variable):
+
+        t = iterations + 1, beta_1^t, beta_2^t, casts of beta_1, beta_2, epsilon
+        lr_mu = eta_t * mu * alpha_t                 once per multiplier mu
+        c     = decay_scale [* lr_mu]                once per (mu, l1, l2)
+        w    <- w - (c l2) w - (c l1) sign(w)        per variable, w before the step,
+                                                     as ResourceApplyGradientDescent
+        w    <- fused Adam / SGD update with lr_mu   per variable
+
+    Returns False (the caller then takes the per-variable path) inside a distribution
+    strategy, for a sparse gradient, or for a variable that is not float32/float64.
+    """
+    kernel = fused_update_for(optimizer, mixin)
+    if kernel is None:
+        return None
+    return functools.partial(_whole_step, adam=kernel is _adam)
+
+
+def _whole_step(optimizer, grads, variables, learning_rate, *, adam: bool) -> bool:
+    tf = _tf()
+    if tf.distribute.has_strategy():
+        return False
+    values = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+    if not all(g is not None and _fusable(g, v) for g, v in zip(grads, values)):
+        return False
+    settings = optimizer._variable_settings
+    scalars, lr_by_mu, decay_by_group = {}, {}, {}
+    decay_scale = optimizer._decay_scale.value
+    for g, variable, value in zip(grads, variables, values):
+        dtype = value.dtype
+        if dtype not in scalars:
+            scalars[dtype] = _step_scalars(optimizer, learning_rate, dtype, adam)
+        s = scalars[dtype]
+        index = optimizer._get_variable_index(variable)
+        setting = settings[index]
+        key = (setting.lr_multiplier, dtype)
+        if key not in lr_by_mu:
+            lr_by_mu[key] = s["lr"] * setting.lr_multiplier \
+                if setting.lr_multiplier != 1.0 else s["lr"]
+        lr = lr_by_mu[key]
+        if setting.l1 or setting.l2:
+            group = (setting.lr_multiplier, setting.l1, setting.l2, dtype)
+            if group not in decay_by_group:
+                c = ops.cast(decay_scale, dtype)
+                if optimizer.lr_scaled_decay:
+                    c = c * lr
+                decay_by_group[group] = (c * setting.l1 if setting.l1 else None,
+                                         c * setting.l2 if setting.l2 else None)
+            _decay(value, *decay_by_group[group])
+        g = ops.cast(g, dtype)
+        if adam:
+            tf.raw_ops.ResourceApplyAdam(
+                var=_handle(value), m=_handle(optimizer._momentums[index]),
+                v=_handle(optimizer._velocities[index]), beta1_power=s["beta1_power"],
+                beta2_power=s["beta2_power"], lr=lr, beta1=s["beta1"], beta2=s["beta2"],
+                epsilon=s["epsilon"], grad=g, use_locking=False, use_nesterov=False)
+        elif optimizer.momentum != 0:
+            tf.raw_ops.ResourceApplyKerasMomentum(
+                var=_handle(value), accum=_handle(optimizer.momentums[index]), lr=lr,
+                grad=g, momentum=s["momentum"], use_locking=False,
+                use_nesterov=bool(optimizer.nesterov))
+        else:
+            tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=lr, delta=g,
+                                                    use_locking=False)
+    return True
+
+
+def _step_scalars(optimizer, learning_rate, dtype, adam) -> dict:
+    s = {"lr": ops.cast(learning_rate, dtype)}
+    if adam:
+        t = ops.cast(optimizer.iterations + 1, dtype)
+        s["beta1"] = ops.cast(optimizer.beta_1, dtype)
+        s["beta2"] = ops.cast(optimizer.beta_2, dtype)
+        s["epsilon"] = ops.cast(optimizer.epsilon, dtype)
+        s["beta1_power"] = ops.power(s["beta1"], t)
+        s["beta2_power"] = ops.power(s["beta2"], t)
+    elif optimizer.momentum != 0:
+        s["momentum"] = ops.cast(optimizer.momentum, dtype)
+    return s
+
+
+def _decay(value, l1_coefficient, l2_coefficient):
+    """w <- w - l2_coefficient w - l1_coefficient sign(w), from w before the step."""
+    tf = _tf()
+    w = value.read_value()
+    if l2_coefficient is not None:
+        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=l2_coefficient,
+                                                delta=w, use_locking=False)
+    if l1_coefficient is not None:
+        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=l1_coefficient,
+                                                delta=tf.sign(w), use_locking=False)
