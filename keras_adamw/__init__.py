@@ -6,9 +6,12 @@ Loshchilov & Hutter, *Decoupled Weight Decay Regularization* (ICLR 2019) and
 
 from .decoupled import decoupled
 from .optimizers import AdamW, NadamW, SGDW
+from .callbacks import ScheduleLogger, plot_schedule, preview_schedule
 from .compat import fill_dict_in_order
+from .layerwise import layerwise_lr_multipliers
 from .regularizers import DeclaredDecay, get_weight_decays
 
 __version__ = "2.0.0"
 __all__ = ["AdamW", "NadamW", "SGDW", "decoupled", "get_weight_decays",
-           "fill_dict_in_order", "DeclaredDecay", "__version__"]
+           "fill_dict_in_order", "DeclaredDecay", "layerwise_lr_multipliers",
+           "ScheduleLogger", "preview_schedule", "plot_schedule", "__version__"]

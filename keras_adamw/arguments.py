@@ -73,6 +73,19 @@ ARGUMENTS: Tuple[Argument, ...] = (
              "Start value of the `optimizer.t_cur` variable (steps already taken in the "
              "cycle).", lambda v: validation.non_negative_int(
                  "t_cur", v, " (steps already taken in the current cycle)")),
+    Argument("warmup_iterations", 0,
+             "Warmup of eta_t at the start of the first cycle, in applied steps (integer "
+             ">= 0, shorter than the first cycle): eta rises linearly from `eta_min` and "
+             "reaches the cycle's peak where its cosine begins.",
+             lambda v: validation.non_negative_int("warmup_iterations", v)),
+    Argument("warmup_each_cycle", False, "`True`: warm up at the start of every cycle.",
+             _bool("warmup_each_cycle")),
+    Argument("cycle_decay", 1.0,
+             "In (0, 1]: the peak of cycle i is `max(eta_min, eta_max * cycle_decay**i)`.",
+             lambda v: validation.unit_interval("cycle_decay", v)),
+    Argument("cycle_limit", None,
+             "Integer >= 1: after this many cycles eta_t stays at `eta_min`.",
+             lambda v: validation.optional_positive_int("cycle_limit", v)),
     Argument("autorestart", None,
              "Defaults to `use_cosine_annealing`; `True` without annealing is an error.",
              lambda v: validation.optional_boolean("autorestart", v)),
@@ -146,6 +159,16 @@ def parse(values: dict, has_model: bool) -> Settings:
     if v["autorestart"] and not annealing:
         raise ValueError("`autorestart=True` needs `use_cosine_annealing=True`.")
     validation.cycle_lengths(v["total_iterations"], v["t_mult"], v["autorestart"], v["t_cur"])
+    shaped = [n for n, default in (("warmup_iterations", 0), ("cycle_decay", 1.0),
+                                   ("cycle_limit", None), ("warmup_each_cycle", False))
+              if v[n] != default]
+    if shaped and not annealing:
+        raise ValueError(f"{', '.join(f'`{n}`' for n in shaped)} shape the cosine cycles "
+                         "and need use_cosine_annealing=True.")
+    if v["warmup_iterations"] and v["warmup_iterations"] >= v["total_iterations"]:
+        raise ValueError(f"`warmup_iterations` ({v['warmup_iterations']}) must be shorter "
+                         f"than the first cycle (`total_iterations`={v['total_iterations']}): "
+                         "the warmup is part of the cycle.")
     if v["autorestart"] and v["t_cur"] >= v["total_iterations"]:
         raise ValueError(f"`t_cur` ({v['t_cur']}) must be < `total_iterations` "
                          f"({v['total_iterations']}) with autorestart: it counts the steps "

@@ -71,8 +71,13 @@ class DecoupledCore:
         self._settings = settings
         for name in ("use_cosine_annealing", "total_iterations", "total_iterations_wd",
                      "t_mult", "eta_min", "eta_max", "autorestart", "lr_scaled_decay",
-                     "zero_penalties", "init_verbose", "lr_multipliers", "exclude_1d"):
+                     "zero_penalties", "init_verbose", "lr_multipliers", "exclude_1d",
+                     "warmup_iterations", "warmup_each_cycle", "cycle_decay", "cycle_limit"):
             setattr(self, name, getattr(settings, name))
+        self._shape = schedule.Shape(
+            eta_min=settings.eta_min, eta_max=settings.eta_max,
+            warmup=settings.warmup_iterations, warmup_each_cycle=settings.warmup_each_cycle,
+            cycle_decay=settings.cycle_decay, cycle_limit=settings.cycle_limit)
         self._t_cur_start = settings.t_cur
         self._user_decays = settings.weight_decays
         self._exclude_keys, self._exclude_types = settings.exclude_from_weight_decay
@@ -335,18 +340,18 @@ class DecoupledCore:
 
     # ------------------------------------------------------------------ update
 
-    def _step_scalars(self, t_cur, cycle_length):
-        """(eta_t, c) of the applied step that has ``t_cur`` steps of its cycle of
-        ``cycle_length`` behind it: Python numbers in, floats out; tensors in,
-        tensors out.
+    def _step_scalars(self, t_cur, cycle_length, cycle=0):
+        """(eta_t, c) of the applied step that has ``t_cur`` steps of cycle number
+        ``cycle`` (of length ``cycle_length``) behind it: Python numbers in, floats
+        out; tensors in, tensors out.
 
-            eta_t = cosine_multiplier(t_cur, T_i)       (1 without annealing)
+            eta_t = schedule.multiplier(t_cur, T_i, i)  (1 without annealing)
             s     = sqrt(1 / T_norm)                    (1 without normalization)
             c     = eta_t * s                           (s alone with lr_scaled_decay:
                                                          the lr, which holds eta_t,
                                                          multiplies it later)
         """
-        eta = (schedule.cosine_multiplier(t_cur, cycle_length, self.eta_min, self.eta_max)
+        eta = (schedule.multiplier(t_cur, cycle_length, cycle, self._shape)
                if self.use_cosine_annealing else 1.0)
         if self.total_iterations_wd is not None:
             s = schedule.normalization_scale(self.total_iterations_wd)
@@ -356,23 +361,50 @@ class DecoupledCore:
             s = 1.0
         return eta, (s if self.lr_scaled_decay else eta * s)
 
-    def _begin_step(self, t_cur, cycle_length):
+    def _schedule_variables(self, create):
+        """Create the schedule state with ``create(name, value, dtype)``: ``t_cur``,
+        the cycle length, the step's decay scale, and the cycle index when the shape
+        needs it (an optimizer without shaped cycles keeps 2.0.0's variables, so its
+        saved files load as before)."""
+        self.t_cur = create("t_cur", self._t_cur_start, "int")
+        self._cycle_length = create("cycle_length", self.total_iterations or 1, "int")
+        self._decay_scale = create("decay_scale", 0.0, "float32")
+        self._cycle = (create("cycle", 0, "int")
+                       if self.use_cosine_annealing and self._shape.needs_cycle_index else None)
+
+    def _schedule_state(self):
+        """(t_cur, T_i, i) as values for this step."""
+        value = self._read_state
+        cycle = value(self._cycle) if self._cycle is not None else 0
+        return value(self.t_cur), value(self._cycle_length), cycle
+
+    def _begin_step(self, t_cur, cycle_length, cycle=0):
         """Once per applied step, before any variable: eta_t, and the decay scale c
         into its optimizer variable. Returns eta_t (float32)."""
-        eta, c = self._step_scalars(t_cur, cycle_length)
+        eta, c = self._step_scalars(t_cur, cycle_length, cycle)
         self._decay_scale.assign(ops.cast(c, "float32"))
         return ops.cast(eta, "float32")
 
-    def _end_step(self, t_cur, cycle_length):
+    def _end_step(self, t_cur, cycle_length, cycle=0):
         """Once per applied step, after every variable: t_cur += 1, and a restart
         when the cycle is over (``schedule.advance``)."""
-        t_next, cycle_next = schedule.advance(t_cur, cycle_length, self.t_mult, self.autorestart)
+        t_next, cycle_next, index_next = schedule.advance(
+            t_cur, cycle_length, self.t_mult, self.autorestart, cycle)
         self.t_cur.assign(ops.cast(t_next, self.t_cur.dtype))
         self._cycle_length.assign(ops.cast(cycle_next, self._cycle_length.dtype))
+        if self._cycle is not None:
+            self._cycle.assign(ops.cast(index_next, self._cycle.dtype))
 
-    def _eta_of(self, t_cur, cycle_length):
-        """The multiplier the next applied step will use (``optimizer.eta_t``)."""
-        return ops.convert_to_tensor(self._step_scalars(t_cur, cycle_length)[0], "float32")
+    @property
+    def eta_t(self):
+        """The schedule multiplier the next applied step will use."""
+        return ops.convert_to_tensor(self._step_scalars(*self._schedule_state())[0], "float32")
+
+    @property
+    def cycle(self):
+        """The index of the current cycle (0 for the first; counts automatic
+        restarts), or 0 when the schedule has no shaped cycles."""
+        return self._cycle if self._cycle is not None else 0
 
     def _decoupled_decay(self, variable, setting, learning_rate):
         """The decay of one variable at this step, from w before the step:

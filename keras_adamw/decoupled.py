@@ -53,20 +53,13 @@ class DecoupledWeightDecay(DecoupledCore):
         self._fused_update = None  # chosen at build (fused.py)
         self._parallel_update = None  # chosen at build (torch_parallel.py, fused.py)
         with keras.name_scope(self.name, caller=self):
-            self.t_cur = keras.Variable(
-                settings.t_cur, name="t_cur", dtype="int32", trainable=False,
-                aggregation="only_first_replica")
-            self._cycle_length = keras.Variable(
-                self.total_iterations or 1, name="cycle_length", dtype="int32",
-                trainable=False, aggregation="only_first_replica")
-            self._decay_scale = keras.Variable(
-                0.0, name="decay_scale", dtype="float32", trainable=False,
-                aggregation="only_first_replica")
+            self._schedule_variables(lambda name, value, dtype: keras.Variable(
+                value, name=name, dtype="int32" if dtype == "int" else dtype,
+                trainable=False, aggregation="only_first_replica"))
 
-    @property
-    def eta_t(self):
-        """The schedule multiplier the next applied step will use."""
-        return self._eta_of(self.t_cur.value, self._cycle_length.value)
+    @staticmethod
+    def _read_state(variable):
+        return variable.value
 
     # -------------------------------------------------------------------- build
 
@@ -87,14 +80,14 @@ class DecoupledWeightDecay(DecoupledCore):
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One applied step: eta_t once, every variable's update, then t_cur += 1."""
-        t_cur, cycle_length = self.t_cur.value, self._cycle_length.value
-        eta = self._begin_step(t_cur, cycle_length)
+        state = self._schedule_state()
+        eta = self._begin_step(*state)
         if self.use_cosine_annealing:
             learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), eta)
         if self._parallel_update is None or not self._parallel_update(
                 self, grads, trainable_variables, learning_rate):
             super()._backend_update_step(grads, trainable_variables, learning_rate)
-        self._end_step(t_cur, cycle_length)
+        self._end_step(*state)
 
     def update_step(self, gradient, variable, learning_rate):
         setting = self._variable_settings[self._get_variable_index(variable)]

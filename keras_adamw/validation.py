@@ -53,12 +53,22 @@ def optional_positive_int(name: str, value, why: str = "") -> Optional[int]:
 
 
 def non_negative_int(name: str, value, why: str = "") -> int:
-    """An integer in [0, INT32_MAX]; anything else is a ValueError."""
+    """An integer in [0, INT32_MAX]; anything else is a ValueError (naming ``name``)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
             or not 0 <= value <= INT32_MAX:
         raise ValueError(f"`{name}` must be an integer >= 0 (at most {INT32_MAX}){why}; "
                          f"got {value!r}.")
     return int(value)
+
+
+def unit_interval(name: str, value) -> float:
+    """A number in (0, 1]."""
+    if not _is_number(value):
+        raise TypeError(f"`{name}` must be a number in (0, 1]; got {value!r} "
+                        f"of type {type(value).__name__}.")
+    if not 0 < value <= 1:
+        raise ValueError(f"`{name}` must be in (0, 1]; got {value!r}.")
+    return float(value)
 
 
 def boolean(name: str, value) -> bool:

@@ -31,6 +31,22 @@ def sgdr_multiplier(k, cycle, eta_min, eta_max):
     return eta_min + 0.5 * (eta_max - eta_min) * (1 + math.cos(math.pi * k / (cycle - 1)))
 
 
+def shaped_multiplier(k, cycle, index, eta_min, eta_max, warmup=0, each_cycle=False,
+                      decay=1.0, limit=None):
+    """The README's shaped cycle: a linear warmup of w steps inside the cycle, from
+    eta_min to the cycle's peak (reached at k = w), then the 1.38 cosine over the
+    remaining steps from the peak down to eta_min; peaks decay by ``decay`` per
+    restart (never below eta_min); after ``limit`` cycles eta stays at eta_min."""
+    if limit is not None and index >= limit:
+        return eta_min
+    peak = max(eta_min, eta_max * decay ** index)
+    w = warmup if (each_cycle or index == 0) else 0
+    k = min(k, cycle - 1)
+    if k < w:
+        return eta_min + (peak - eta_min) * (k + 1) / (w + 1)
+    return sgdr_multiplier(k - w, cycle - w, eta_min, peak)
+
+
 class Reference:
     """The whole optimizer for a list of float64 arrays.
 
@@ -43,7 +59,8 @@ class Reference:
     def __init__(self, algo, weights, lr, mus, decays, *, annealing=False,
                  total_iterations=None, t_mult=1, eta_min=0.0, eta_max=1.0,
                  autorestart=None, norm=None, lr_scaled=False, momentum=0.0,
-                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-7, warmup=0,
+                 warmup_each_cycle=False, cycle_decay=1.0, cycle_limit=None):
         self.algo, self.lr, self.mus, self.decays = algo, lr, mus, decays
         self.w = [np.array(w, dtype=np.float64) for w in weights]
         self.m = [np.zeros_like(w) for w in self.w]
@@ -57,6 +74,9 @@ class Reference:
         self.b1, self.b2, self.eps = beta_1, beta_2, epsilon
         self.t = 0          # applied steps so far (Adam's t - 1)
         self.t_cur = 0      # steps into the current cycle
+        self.index = 0      # cycles completed (automatic restarts)
+        self.shape = dict(warmup=warmup, each_cycle=warmup_each_cycle, decay=cycle_decay,
+                          limit=cycle_limit)
         self.mu_product = 1.0
         self.etas = []
 
@@ -65,8 +85,8 @@ class Reference:
 
     def step(self, grads):
         alpha = self.alpha(self.t)
-        eta = sgdr_multiplier(self.t_cur, self.cycle, self.eta_min, self.eta_max) \
-            if self.annealing else 1.0
+        eta = shaped_multiplier(self.t_cur, self.cycle, self.index, self.eta_min,
+                                self.eta_max, **self.shape) if self.annealing else 1.0
         self.etas.append(eta)
         if self.norm == "cycle":
             s = math.sqrt(1.0 / self.cycle)
@@ -115,3 +135,4 @@ class Reference:
         if self.autorestart and self.t_cur >= self.cycle:
             self.t_cur = 0
             self.cycle *= self.t_mult
+            self.index += 1

@@ -35,13 +35,19 @@ def test_cosine_multiplier_ends_exactly_and_follows_the_cosine(cycle, lo, hi):
 
 
 def _run(t0, t_mult, autorestart, steps):
-    t, cycle, seen = 0, t0, []
+    t, cycle, index, seen = 0, t0, 0, []
     for _ in range(steps):
-        t, cycle = schedule.advance(keras.ops.convert_to_tensor(t, "int32"),
-                                    keras.ops.convert_to_tensor(cycle, "int32"), t_mult, autorestart)
-        t, cycle = int(keras.ops.convert_to_numpy(t)), int(keras.ops.convert_to_numpy(cycle))
-        seen.append((t, cycle))
-    return seen
+        before = (t, cycle)
+        out = schedule.advance(keras.ops.convert_to_tensor(t, "int32"),
+                               keras.ops.convert_to_tensor(cycle, "int32"), t_mult, autorestart,
+                               keras.ops.convert_to_tensor(index, "int32"))
+        t, cycle, index = (int(keras.ops.convert_to_numpy(x)) for x in out)
+        previous = seen[-1] if seen else (0, t0, 0)
+        assert schedule.advance(previous[0], previous[1], t_mult, autorestart, previous[2]) == \
+            (t, cycle, index)  # the Python-number path agrees
+        assert before == previous[:2]
+        seen.append((t, cycle, index))
+    return [(a, b) for a, b, _ in seen]
 
 
 def test_advance_restarts_with_growing_cycles():

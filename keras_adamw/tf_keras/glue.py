@@ -38,14 +38,16 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         self._lr_scale = None
         self._resolved = False
         with tf.init_scope():
-            self.t_cur = tf.Variable(settings.t_cur, name="t_cur", dtype=tf.int64,
-                                     trainable=False)
-            self._cycle_length = tf.Variable(self.total_iterations or 1, name="cycle_length",
-                                             dtype=tf.int64, trainable=False)
-            self._decay_scale = tf.Variable(0.0, name="decay_scale", dtype=tf.float32,
-                                            trainable=False)
+            self._schedule_variables(lambda name, value, dtype: tf.Variable(
+                value, name=name, dtype=tf.int64 if dtype == "int" else tf.float32,
+                trainable=False))
             self._eta = tf.Variable(1.0, name="eta", dtype=tf.float32, trainable=False)
-        self._variables.extend([self.t_cur, self._cycle_length, self._decay_scale, self._eta])
+        self._variables.extend([v for v in (self.t_cur, self._cycle_length, self._decay_scale,
+                                            self._eta, self._cycle) if v is not None])
+
+    @staticmethod
+    def _read_state(variable):
+        return tf.identity(variable)
 
     @property
     def learning_rate(self):
@@ -57,11 +59,6 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
     def learning_rate(self, value):
         tf_keras.optimizers.Optimizer.learning_rate.fset(self, value)
 
-    @property
-    def eta_t(self):
-        """The schedule multiplier the next applied step will use."""
-        return self._eta_of(self.t_cur, self._cycle_length)
-
     def build(self, var_list):
         super().build(var_list)
         if self._resolved:
@@ -70,13 +67,12 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         self._resolve_variables(list(var_list))
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
-        t_cur = tf.identity(self.t_cur)
-        cycle_length = tf.identity(self._cycle_length)
-        self._eta.assign(self._begin_step(t_cur, cycle_length))
+        state = self._schedule_state()
+        self._eta.assign(self._begin_step(*state))
         iteration = super()._distributed_apply_gradients_fn(distribution, grads_and_vars,
                                                             **kwargs)
         with tf.control_dependencies([iteration]):
-            self._end_step(t_cur, cycle_length)
+            self._end_step(*state)
         return iteration
 
     def _update_step(self, gradient, variable):

@@ -1,0 +1,293 @@
+"""A current training recipe (issue 13): warmup, shaped restarts, layer-wise lr decay,
+and the schedule in view, each against the reference written from the README."""
+
+import re
+
+import numpy as np
+import pytest
+
+import keras
+from keras import layers
+
+from helpers import gradient_stream, two_layer_model
+from reference import Reference, shaped_multiplier
+
+from keras_adamw import (AdamW, SGDW, ScheduleLogger, layerwise_lr_multipliers,
+                         preview_schedule)
+
+MUS = [1.0, 0.5]
+DECAYS = [(1e-3, 4e-2), (0.0, 6e-2)]
+SHAPES = {
+    "warmup once": dict(warmup_iterations=3),
+    "warmup every cycle": dict(warmup_iterations=2, warmup_each_cycle=True),
+    "decaying peaks, limit": dict(cycle_decay=0.5, cycle_limit=2, eta_min=0.1),
+    "all": dict(warmup_iterations=2, warmup_each_cycle=True, cycle_decay=0.7, cycle_limit=3),
+}
+ALGOS = {"adam": (AdamW, {}, 1e-2, {}),
+         "sgd_momentum": (SGDW, {"momentum": 0.9}, 5e-2, {"momentum": 0.9})}
+
+
+def _reference_kwargs(shape):
+    return dict(warmup=shape.get("warmup_iterations", 0),
+                warmup_each_cycle=shape.get("warmup_each_cycle", False),
+                cycle_decay=shape.get("cycle_decay", 1.0), cycle_limit=shape.get("cycle_limit"),
+                eta_min=shape.get("eta_min", 0.0))
+
+
+def _optimizer(cls, lr, shape, **kwargs):
+    return cls(learning_rate=lr, weight_decays={"a/kernel": DECAYS[0], "b/kernel": DECAYS[1]},
+               lr_multipliers={"b": 0.5}, use_cosine_annealing=True, total_iterations=5,
+               t_mult=2, init_verbose=False, **shape, **kwargs)
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_shaped_trajectories_match_the_reference(algo, shape):
+    """40 steps: cycles of 5, 10, 20, 40 (restarts after 5, 15 and 35), eager."""
+    cls, kwargs, lr, ref_kwargs = ALGOS[algo]
+    model = two_layer_model()
+    variables = model.trainable_variables
+    ref = Reference("sgd" if algo.startswith("sgd") else "adam", [v.numpy() for v in variables],
+                    lr, MUS, DECAYS, annealing=True, total_iterations=5, t_mult=2, norm="cycle",
+                    **_reference_kwargs(SHAPES[shape]), **ref_kwargs)
+    opt = _optimizer(cls, lr, SHAPES[shape], **kwargs)
+    etas = []
+    for grads in gradient_stream(variables, 40):
+        etas.append(float(opt.eta_t))
+        opt.apply_gradients(zip(grads, variables))
+        ref.step(grads)
+        for v, w in zip(variables, ref.w):
+            np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(etas, ref.etas, rtol=1e-6, atol=1e-7)
+    assert ref.index == 3
+    if opt._cycle is not None:  # kept only when the shape needs the cycle index
+        assert int(opt.cycle.numpy()) == 3
+
+
+def test_the_shapes_do_what_they_say():
+    """The reference itself: warmup ramps to the peak, peaks decay, the limit holds."""
+    etas = [shaped_multiplier(k, 5, 0, 0.0, 1.0, warmup=3) for k in range(5)]
+    assert etas[:3] == pytest.approx([0.25, 0.5, 0.75]) and etas[3] == 1.0 and etas[4] == 0.0
+    assert shaped_multiplier(0, 10, 1, 0.0, 1.0, warmup=3) == 1.0  # warmup once
+    assert shaped_multiplier(0, 10, 1, 0.0, 1.0, warmup=3, each_cycle=True) == 0.25
+    assert shaped_multiplier(0, 10, 2, 0.1, 1.0, decay=0.5) == 0.25
+    assert shaped_multiplier(0, 10, 2, 0.1, 1.0, decay=0.5, limit=2) == 0.1
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_shaped_model_fit_matches_the_reference(algo, jit_compile):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 5)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    inp = keras.Input((5,))
+    model = keras.Model(inp, layers.Dense(1, use_bias=False, name="lin")(inp))
+    w0 = rng.normal(size=(5, 1)).astype("float32")
+    model.layers[-1].kernel.assign(w0)
+    cls, kwargs, lr, ref_kwargs = ALGOS[algo]
+    shape = SHAPES["all"]
+    opt = cls(learning_rate=lr, weight_decays={"lin/kernel": (1e-3, 5e-2)}, use_cosine_annealing=True,
+              total_iterations=4, t_mult=2, init_verbose=False, **shape, **kwargs)
+    model.compile(opt, loss="mse", jit_compile=jit_compile)
+    model.fit(x, y, batch_size=16, epochs=15, shuffle=False, verbose=0)
+    ref = Reference("sgd" if algo.startswith("sgd") else "adam", [w0], lr, [1.0], [(1e-3, 5e-2)],
+                    annealing=True, total_iterations=4, t_mult=2, norm="cycle",
+                    **_reference_kwargs(shape), **ref_kwargs)
+    xd, yd = x.astype(np.float64), y.astype(np.float64)
+    for _ in range(15):
+        ref.step([2.0 / len(xd) * xd.T @ (xd @ ref.w[0] - yd)])
+    np.testing.assert_allclose(model.layers[-1].kernel.numpy(), ref.w[0], rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------- resume
+
+def _resume_model():
+    keras.utils.set_random_seed(11)
+    inp = keras.Input((5,))
+    h = layers.Dense(6, activation="tanh", name="hidden",
+                     kernel_regularizer=keras.regularizers.L2(0.05))(inp)
+    return keras.Model(inp, layers.Dense(1, name="out")(h))
+
+
+def _compiled():
+    model = _resume_model()
+    model.compile(AdamW(model=model, learning_rate=1e-2, use_cosine_annealing=True,
+                        total_iterations=6, t_mult=2, warmup_iterations=4, cycle_decay=0.5,
+                        init_verbose=False), loss="mse")
+    return model
+
+
+def _fit(model, epochs):
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(16, 5)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, verbose=0)  # 2 steps an epoch
+
+
+@pytest.mark.parametrize("before", [1, 4])  # 2 steps: inside the warmup; 8: after a restart
+def test_exact_resume_in_the_warmup_and_after_a_decayed_restart(before, tmp_path):
+    model = _compiled()
+    _fit(model, before)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert int(loaded.optimizer.cycle.numpy()) == (1 if before == 4 else 0)
+    _fit(loaded, 6 - before)
+    straight = _compiled()
+    _fit(straight, 6)
+    for a, b in zip(loaded.trainable_variables, straight.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+    assert int(loaded.optimizer.t_cur.numpy()) == int(straight.optimizer.t_cur.numpy())
+
+
+def test_unshaped_optimizers_keep_the_2_0_variables():
+    """No cycle-index variable unless the shape needs it: 2.0.0 files load as before."""
+    plain = AdamW(use_cosine_annealing=True, total_iterations=5, init_verbose=False)
+    shaped = AdamW(use_cosine_annealing=True, total_iterations=5, cycle_decay=0.5,
+                   init_verbose=False)
+    assert plain._cycle is None and shaped._cycle is not None
+    assert len(shaped.variables) == len(plain.variables) + 1
+
+
+# ------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize("kwargs, error, text", [
+    ({"warmup_iterations": -1}, ValueError, "warmup_iterations"),
+    ({"warmup_iterations": 2.5}, ValueError, "warmup_iterations"),
+    ({"warmup_iterations": 10}, ValueError, "warmup_iterations"),  # = the first cycle
+    ({"cycle_decay": 0.0}, ValueError, "cycle_decay"),
+    ({"cycle_decay": 1.5}, ValueError, "cycle_decay"),
+    ({"cycle_decay": "0.5"}, TypeError, "cycle_decay"),
+    ({"cycle_limit": 0}, ValueError, "cycle_limit"),
+    ({"warmup_each_cycle": "yes"}, TypeError, "warmup_each_cycle"),
+])
+def test_bad_shape_arguments(kwargs, error, text):
+    with pytest.raises(error, match=text):
+        AdamW(use_cosine_annealing=True, total_iterations=10, **kwargs)
+
+
+def test_shapes_need_annealing():
+    with pytest.raises(ValueError, match="use_cosine_annealing"):
+        AdamW(warmup_iterations=3, total_iterations=10)
+
+
+# ------------------------------------------------------- layer-wise decay
+
+def _functional():
+    inp = keras.Input((4,))
+    x = layers.Dense(4, name="embed")(inp)
+    for i in range(3):
+        x = layers.Dense(4, name=f"block_{i}")(x)
+    return keras.Model(inp, layers.Dense(2, name="head")(x))
+
+
+def _multipliers(model, table):
+    opt = AdamW(lr_multipliers=table, init_verbose=False)
+    opt.build(model.trainable_variables)
+    return {path: s.lr_multiplier for path, s in opt.variable_settings.items()}
+
+
+def test_layerwise_decay_on_a_functional_model_with_blocks():
+    model = _functional()
+    table = layerwise_lr_multipliers(model, 0.5, blocks=["block_0", "block_1", "block_2"])
+    mus = _multipliers(model, table)
+    expected = {"embed": 0.5 ** 4, "block_0": 0.5 ** 3, "block_1": 0.5 ** 2,
+                "block_2": 0.5, "head": 1.0}
+    for path, mu in mus.items():
+        assert mu == pytest.approx(expected[path.split("/")[0]]), path
+
+
+def test_layerwise_decay_on_a_sequential_model_every_layer_a_block():
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(3, name="d0"),
+                              layers.Dropout(0.1), layers.Dense(3, name="d1"),
+                              layers.Dense(1, name="d2")], name="seq")
+    mus = _multipliers(model, layerwise_lr_multipliers(model, 0.8))
+    assert mus == pytest.approx({"seq/d0/kernel": 0.64, "seq/d0/bias": 0.64,
+                                 "seq/d1/kernel": 0.8, "seq/d1/bias": 0.8,
+                                 "seq/d2/kernel": 1.0, "seq/d2/bias": 1.0})
+
+
+def test_layerwise_decay_falls_back_to_exact_paths_and_survives_the_config():
+    inp = keras.Input((3,))
+    a = keras.Model(inp, layers.Dense(3, name="proj")(inp), name="a")
+    inp2 = keras.Input((3,))
+    model = keras.Model(inp2, layers.Dense(1, name="kernel_head")(a(inp2)))
+    table = layerwise_lr_multipliers(model, 0.5, blocks=[a])
+    assert all(isinstance(k, re.Pattern) or isinstance(k, str) for k in table)
+    opt = AdamW(lr_multipliers=table, init_verbose=False)
+    clone = AdamW.from_config(opt.get_config())
+    for o in (opt, clone):
+        o.build(model.trainable_variables)
+        assert o.variable_settings["proj/kernel"].lr_multiplier == 0.5
+        assert o.variable_settings["kernel_head/kernel"].lr_multiplier == 1.0
+
+
+def test_layerwise_decay_bad_input():
+    with pytest.raises(ValueError, match="decay"):
+        layerwise_lr_multipliers(_functional(), 1.5)
+
+
+# ----------------------------------------------------- schedule in view
+
+def test_callback_logs_the_reference_values_at_every_step():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 5)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+    inp = keras.Input((5,))
+    model = keras.Model(inp, layers.Dense(1, name="lin")(inp))
+    opt = AdamW(learning_rate=1e-2, weight_decays={"lin/kernel": (1e-3, 0.05)},
+                lr_multipliers={"bias": 0.5}, use_cosine_annealing=True, total_iterations=4,
+                t_mult=2, warmup_iterations=1, warmup_each_cycle=True, cycle_decay=0.5,
+                init_verbose=False)
+    model.compile(opt, loss="mse")
+
+    class Collect(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.rows = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.rows.append(dict(logs))
+
+    collect = Collect()
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0,
+                        callbacks=[ScheduleLogger(), collect])
+    k, cycle, index = 0, 4, 0
+    for row in collect.rows:
+        eta = shaped_multiplier(k, cycle, index, 0.0, 1.0, warmup=1, each_cycle=True, decay=0.5)
+        c = eta * (1 / cycle) ** 0.5
+        assert row["eta_t"] == pytest.approx(eta, abs=1e-6)
+        assert row["lr"] == pytest.approx(1e-2 * eta, rel=1e-5, abs=1e-9)
+        assert row["lr_mu=0.5"] == pytest.approx(0.5e-2 * eta, rel=1e-5, abs=1e-9)
+        assert row["decay_l2=0.05"] == pytest.approx(0.05 * c, rel=1e-5, abs=1e-9)
+        assert row["decay_l1=0.001"] == pytest.approx(1e-3 * c, rel=1e-5, abs=1e-9)
+        k += 1
+        if k == cycle:
+            k, cycle, index = 0, cycle * 2, index + 1
+    assert len(collect.rows) == 12 and index == 2
+    assert history.history["eta_t"][-1] == collect.rows[-1]["eta_t"]  # epoch logs
+
+
+def test_preview_is_the_schedule_the_optimizer_will_follow():
+    opt = AdamW(learning_rate=2e-3, use_cosine_annealing=True, total_iterations=3, t_mult=2,
+                warmup_iterations=1, cycle_decay=0.5, total_iterations_wd=9, init_verbose=False)
+    preview = preview_schedule(opt, 9)
+    assert list(preview["cycle"]) == [0, 0, 0, 1, 1, 1, 1, 1, 1]
+    model = two_layer_model()
+    variables = model.trainable_variables
+    seen = []
+    for grads in gradient_stream(variables, 9):
+        seen.append(float(opt.eta_t))
+        opt.apply_gradients(zip(grads, variables))
+    np.testing.assert_allclose(preview["eta_t"], seen, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(preview["lr"], 2e-3 * np.array(seen), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(preview["decay_scale"], np.array(seen) / 3, rtol=1e-6, atol=1e-9)
+
+
+def test_plot_schedule_writes_a_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    from keras_adamw import plot_schedule
+
+    opt = AdamW(use_cosine_annealing=True, total_iterations=10, warmup_iterations=3,
+                init_verbose=False)
+    plot_schedule(opt, 30, path=str(tmp_path / "s.png"))
+    assert (tmp_path / "s.png").stat().st_size > 5_000
