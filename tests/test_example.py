@@ -33,3 +33,29 @@ def test_example_runs_and_writes_its_figure(tmp_path, capsys):
     assert record.norm[0] == plain["record"].norm[0]
     assert record.norm[-1] < plain["record"].norm[-1]
     assert "test error" in capsys.readouterr().out
+
+
+def test_transformer_example_recipe(tmp_path):
+    pytest.importorskip("mnist1d", reason="the transformer example needs the 'example' extra")
+    import transformer
+
+    out = tmp_path / "transformer.png"
+    result = transformer.main(epochs=2, out=out)
+    assert out.stat().st_size > 10_000
+    settings = result["optimizer"].variable_settings
+    for path, s in settings.items():
+        parts = path.split("/")
+        excluded = ("position" in parts or any(p.startswith("norm_") or p == "final_norm"
+                                               for p in parts) or parts[-1] == "bias")
+        assert s.l2 == (0.0 if excluded else 0.05), path
+        depth = next((3 - int(p[-1]) for p in parts if p.startswith("block_")), None)
+        if depth is None:
+            depth = 4 if parts[0] in ("patch_embed", "position") else 0
+        assert s.lr_multiplier == pytest.approx(0.8 ** depth), path
+    rows = result["rows"]
+    steps = len(rows) // 2
+    warmup = steps // 2
+    # Warmup from 0 to the peak over the first half epoch, then the cosine.
+    assert rows[0]["eta_t"] == pytest.approx(1 / (warmup + 1), rel=1e-5)
+    assert rows[warmup]["eta_t"] == pytest.approx(1.0)
+    assert rows[-1]["eta_t"] == pytest.approx(0.0, abs=1e-6)

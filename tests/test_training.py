@@ -185,3 +185,38 @@ def test_fused_kernels_only_where_they_are_keras_math():
             super().update_step(gradient * 0.5, variable, learning_rate)
 
     assert chosen(decoupled(MyAdam)(init_verbose=False)) is None
+
+
+@pytest.mark.parametrize("cls, kernel, kwargs", [
+    (AdamW, "ResourceApplyAdam", {}),
+    (SGDW, "ResourceApplyKerasMomentum", {"momentum": 0.9}),
+])
+def test_tensorflow_whole_step_path_is_taken(cls, kernel, kwargs, monkeypatch):
+    """One fused kernel per variable and step, the per-variable update_step never
+    called, and the reference result (fused.py's whole-step path)."""
+    model = two_layer_model()
+    variables = model.trainable_variables
+    calls = {"n": 0}
+    real = getattr(tf.raw_ops, kernel)
+
+    def counting(**kw):
+        calls["n"] += 1
+        return real(**kw)
+
+    def refuse(*args, **kw):
+        raise AssertionError("the per-variable update_step was called")
+
+    monkeypatch.setattr(tf.raw_ops, kernel, counting)
+    from keras_adamw.decoupled import DecoupledWeightDecay
+
+    monkeypatch.setattr(DecoupledWeightDecay, "update_step", refuse)  # our per-variable step
+    opt = cls(learning_rate=1e-2, weight_decays={"a": (1e-3, 0.05)}, lr_multipliers={"b": 0.5},
+              init_verbose=False, **kwargs)
+    ref = Reference("adam" if cls is AdamW else "sgd", [v.numpy() for v in variables], 1e-2,
+                    [1.0, 0.5], [(1e-3, 0.05), (0.0, 0.0)], **kwargs)
+    for grads in gradient_stream(variables, 4):
+        opt.apply_gradients(zip(grads, variables))
+        ref.step(grads)
+    assert calls["n"] == 4 * len(variables)
+    for v, w in zip(variables, ref.w):
+        np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
