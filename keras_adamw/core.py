@@ -18,13 +18,20 @@ Which decay a variable gets, in order (the first that applies):
 5. none.
 """
 
+import contextlib
 import dataclasses
 import re
 import warnings
+
 from . import arguments, compat, matching, regularizers, report, schedule, validation
 from ._keras import ops
 
 __all__ = ["DecoupledCore", "VariableSetting"]
+
+
+#: arguments kept otherwise: the model is not kept, ``weight_decays`` is a property,
+#: ``exclude_from_weight_decay`` is Keras' method, ``t_cur`` is the schedule variable
+_NOT_ATTRIBUTES = ("model", "weight_decays", "exclude_from_weight_decay", "t_cur")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,11 +76,9 @@ class DecoupledCore:
         """After the base class's __init__: our attributes, and the model's decays
         turned into declared decays (``zero_penalties``)."""
         self._settings = settings
-        for name in ("use_cosine_annealing", "total_iterations", "total_iterations_wd",
-                     "t_mult", "eta_min", "eta_max", "autorestart", "lr_scaled_decay",
-                     "zero_penalties", "init_verbose", "lr_multipliers", "exclude_1d",
-                     "warmup_iterations", "warmup_each_cycle", "cycle_decay", "cycle_limit"):
-            setattr(self, name, getattr(settings, name))
+        for argument in arguments.ARGUMENTS:  # the plain ones, as attributes
+            if argument.name not in _NOT_ATTRIBUTES:
+                setattr(self, argument.name, getattr(settings, argument.name))
         self._shape = schedule.Shape(
             eta_min=settings.eta_min, eta_max=settings.eta_max,
             warmup=settings.warmup_iterations, warmup_each_cycle=settings.warmup_each_cycle,
@@ -88,6 +93,7 @@ class DecoupledCore:
         self._declared = {}  # {path: (l1, l2)} for the weight_decays property
         self._declared_by_index = settings.declared_decays
         self._previewed = None
+        self._memo = None
         if model is not None:
             self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
             if self._keeps_decays_by_path:
@@ -106,11 +112,6 @@ class DecoupledCore:
                                   f"declared by the model for {overridden}.", stacklevel=3)
             if self.init_verbose:
                 self._preview(model)
-
-    @property
-    def exclude_patterns(self) -> list:
-        """The name keys of ``exclude_from_weight_decay`` (as written in the config)."""
-        return [matching.key_to_config(k) for k in self._exclude_keys]
 
     @property
     def weight_decays(self):
@@ -146,6 +147,9 @@ class DecoupledCore:
         name key of ``exclude_from_weight_decay`` (whole path components, so
         ``'bias'`` excludes every bias), and is written in the config. ``var_list``
         (variable objects) is Keras' own exclusion, in memory only, as in Keras."""
+        if getattr(self, "built", False) or self._variable_settings:
+            raise ValueError("`exclude_from_weight_decay()` can only be configured before "
+                             "the optimizer is built (its settings are resolved at build).")
         if var_names:
             keys = list(self._exclude_keys)
             for name in var_names:
@@ -411,22 +415,56 @@ class DecoupledCore:
 
             c     = eta_t * s                     (decay_scale, set once per step)
             c     = c * alpha_t * mu(w)           (lr_scaled_decay only)
-            decay = c * (l1 * sign(w) + l2 * w)
+            decay = (c l1) * sign(w) + (c l2) * w
 
         ``learning_rate`` is the variable's own, eta_t * mu(w) * alpha_t; the caller
-        subtracts the decay from w.
+        subtracts the decay from w. The coefficients ``c l1``, ``c l2`` are computed once
+        per (mu, l1, l2, dtype) and step while a step memo is open (``_step_memo``).
         """
         dtype = variable.dtype
-        c = ops.cast(self._decay_scale, dtype)
-        if self.lr_scaled_decay:
-            c = c * ops.cast(learning_rate, dtype)
+        key = ("decay", setting.lr_multiplier, setting.l1, setting.l2, dtype)
+        memo = getattr(self, "_memo", None)
+        if memo is None or key not in memo:
+            c = ops.cast(self._decay_scale, dtype)
+            if self.lr_scaled_decay:
+                c = c * ops.cast(learning_rate, dtype)
+            coefficients = (c * setting.l1 if setting.l1 else None,
+                            c * setting.l2 if setting.l2 else None)
+            if memo is not None:
+                memo[key] = coefficients
+        else:
+            coefficients = memo[key]
+        l1, l2 = coefficients
         decay = None
-        if setting.l2:
-            decay = ops.multiply(variable, c * setting.l2)
-        if setting.l1:
-            l1_term = ops.multiply(ops.sign(variable), c * setting.l1)
+        if l2 is not None:
+            decay = ops.multiply(variable, l2)
+        if l1 is not None:
+            l1_term = ops.multiply(ops.sign(variable), l1)
             decay = l1_term if decay is None else ops.add(decay, l1_term)
         return decay
+
+    def _multiplied_learning_rate(self, learning_rate, mu: float):
+        """eta_t * mu * alpha_t, once per multiplier and step while a memo is open."""
+        if mu == 1.0:
+            return learning_rate
+        memo = getattr(self, "_memo", None)
+        if memo is None:
+            return ops.multiply(learning_rate, mu)
+        key = ("lr", mu)
+        if key not in memo:
+            memo[key] = ops.multiply(learning_rate, mu)
+        return memo[key]
+
+    @contextlib.contextmanager
+    def _step_memo(self):
+        """The per-step scalars (the learning rate of each multiplier group, the decay
+        coefficients of each decay group) computed once while one step is run or
+        traced, then dropped: they are values of this step, never state."""
+        self._memo = {}
+        try:
+            yield
+        finally:
+            self._memo = None
 
     def _config_entries(self) -> dict:
         config = arguments.to_config(self._settings)

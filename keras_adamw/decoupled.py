@@ -86,13 +86,13 @@ class DecoupledWeightDecay(DecoupledCore):
             learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), eta)
         if self._parallel_update is None or not self._parallel_update(
                 self, grads, trainable_variables, learning_rate):
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            with self._step_memo():
+                super()._backend_update_step(grads, trainable_variables, learning_rate)
         self._end_step(*state)
 
     def update_step(self, gradient, variable, learning_rate):
         setting = self._variable_settings[self._get_variable_index(variable)]
-        if setting.lr_multiplier != 1.0:
-            learning_rate = ops.multiply(learning_rate, setting.lr_multiplier)
+        learning_rate = self._multiplied_learning_rate(learning_rate, setting.lr_multiplier)
         if setting.l1 or setting.l2:
             self.assign_sub(variable, self._decoupled_decay(variable, setting, learning_rate))
         if self._fused_update is None or not self._fused_update(

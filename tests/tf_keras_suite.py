@@ -22,7 +22,7 @@ from tensorflow import keras  # noqa: E402  (tf_keras here)
 
 from helpers import ALGOS, CHECKS, DECAYS, MUS, ORIGINAL_EXAMPLE, TF_KERAS_HEADER  # noqa: E402
 from helpers import two_layer_model as _two_layer_model  # noqa: E402
-from reference import Reference, sgdr_multiplier  # noqa: E402
+from reference import Reference, sgdr_multiplier, shaped_multiplier  # noqa: E402
 
 import keras_adamw  # noqa: E402
 from keras_adamw import AdamW, NadamW, SGDW, get_weight_decays  # noqa: E402
@@ -299,3 +299,31 @@ def test_equal_names_keep_their_own_decays_through_save_and_load(tmp_path):
     loaded.optimizer.build(loaded.trainable_variables)
     settings = loaded.optimizer._variable_settings
     assert [s.l2 for s in settings] == [0.1, 0.3]
+
+
+def test_shaped_cycles_match_the_reference():
+    """Warmup every cycle, decaying peaks and a cycle limit, on tf_keras."""
+    cls, base_kwargs, lr, ref_kwargs = ALGOS["adam"]
+    model = two_layer_model()
+    variables = model.trainable_variables
+    names = [v.name.split(":")[0] for v in variables]
+    shape = dict(warmup_iterations=2, warmup_each_cycle=True, cycle_decay=0.5, cycle_limit=2)
+    ref = Reference("adam", [v.numpy() for v in variables], lr, [MUS[n] for n in names],
+                    [DECAYS[n] for n in names], annealing=True, total_iterations=5, t_mult=2,
+                    norm="cycle", warmup=2, warmup_each_cycle=True, cycle_decay=0.5,
+                    cycle_limit=2, **ref_kwargs)
+    opt = cls(learning_rate=lr, weight_decays=DECAYS, lr_multipliers=MUS,
+              use_cosine_annealing=True, total_iterations=5, t_mult=2, init_verbose=False,
+              **shape, **base_kwargs)
+    for grads in gradient_stream(variables, 20):
+        assert float(opt.eta_t) == pytest.approx(ref_eta(ref), abs=1e-6)
+        opt.apply_gradients(zip(grads, variables))
+        ref.step([g.numpy() for g in grads])
+        for v, w in zip(variables, ref.w):
+            np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
+    assert ref.index == 2 and int(opt.cycle.numpy()) == 2
+
+
+def ref_eta(ref):
+    return shaped_multiplier(ref.t_cur, ref.cycle, ref.index, ref.eta_min, ref.eta_max,
+                             **ref.shape)
