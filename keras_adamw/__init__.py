@@ -11,7 +11,7 @@ from .compat import fill_dict_in_order
 from .layerwise import layerwise_lr_multipliers
 from .regularizers import DeclaredDecay, get_weight_decays
 
-__version__ = "2.0.0"
+__version__ = "2.1.0"
 __all__ = ["AdamW", "NadamW", "SGDW", "decoupled", "get_weight_decays",
            "fill_dict_in_order", "DeclaredDecay", "layerwise_lr_multipliers",
            "ScheduleLogger", "preview_schedule", "plot_schedule", "__version__"]
