@@ -75,16 +75,18 @@ ARGUMENTS: Tuple[Argument, ...] = (
                  "t_cur", v, " (steps already taken in the current cycle)")),
     Argument("warmup_iterations", 0,
              "Warmup of eta_t at the start of the first cycle, in applied steps (integer "
-             ">= 0, shorter than the first cycle): eta rises linearly from `eta_min` and "
-             "reaches the cycle's peak where its cosine begins.",
+             ">= 0, leaving at least 2 steps of the cycle): eta rises linearly from "
+             "`eta_min` and reaches the cycle's peak where its cosine begins.",
              lambda v: validation.non_negative_int("warmup_iterations", v)),
     Argument("warmup_each_cycle", False, "`True`: warm up at the start of every cycle.",
              _bool("warmup_each_cycle")),
     Argument("cycle_decay", 1.0,
-             "In (0, 1]: the peak of cycle i is `max(eta_min, eta_max * cycle_decay**i)`.",
+             "In (0, 1]: the peak of cycle i is `max(eta_min, eta_max * cycle_decay**i)` "
+             "(i counts automatic restarts: needs `autorestart`).",
              lambda v: validation.unit_interval("cycle_decay", v)),
     Argument("cycle_limit", None,
-             "Integer >= 1: after this many cycles eta_t stays at `eta_min`.",
+             "Integer >= 1: after this many cycles eta_t stays at `eta_min` (needs "
+             "`autorestart`).",
              lambda v: validation.optional_positive_int("cycle_limit", v)),
     Argument("autorestart", None,
              "Defaults to `use_cosine_annealing`; `True` without annealing is an error.",
@@ -96,7 +98,8 @@ ARGUMENTS: Tuple[Argument, ...] = (
              _bool("zero_penalties")),
     Argument("init_verbose", True,
              "Print one table of each variable's path, shape, lr multiplier, l1, l2 and "
-             "first-step decay: at construction with `model=`, else at build.",
+             "first-step decay: at construction with `model=`, else at build (in `fit`, "
+             "after Keras' first 'Epoch' line).",
              _bool("init_verbose")),
 )
 
@@ -165,10 +168,15 @@ def parse(values: dict, has_model: bool) -> Settings:
     if shaped and not annealing:
         raise ValueError(f"{', '.join(f'`{n}`' for n in shaped)} shape the cosine cycles "
                          "and need use_cosine_annealing=True.")
-    if v["warmup_iterations"] and v["warmup_iterations"] >= v["total_iterations"]:
-        raise ValueError(f"`warmup_iterations` ({v['warmup_iterations']}) must be shorter "
-                         f"than the first cycle (`total_iterations`={v['total_iterations']}): "
+    if v["warmup_iterations"] and v["warmup_iterations"] > v["total_iterations"] - 2:
+        raise ValueError(f"`warmup_iterations` ({v['warmup_iterations']}) must leave at least "
+                         f"2 steps of the first cycle (`total_iterations`="
+                         f"{v['total_iterations']}) to the cosine, which ends it at eta_min: "
                          "the warmup is part of the cycle.")
+    counting = [n for n in ("cycle_decay", "cycle_limit") if n in shaped]
+    if counting and not v["autorestart"]:
+        raise ValueError(f"{', '.join(f'`{n}`' for n in counting)} count automatic restarts, "
+                         "and there are none with autorestart=False.")
     if v["autorestart"] and v["t_cur"] >= v["total_iterations"]:
         raise ValueError(f"`t_cur` ({v['t_cur']}) must be < `total_iterations` "
                          f"({v['total_iterations']}) with autorestart: it counts the steps "

@@ -12,19 +12,26 @@ with c = eta_t * s (times alpha_t * mu with ``lr_scaled_decay``: then the group 
 ends in ``_mu=<mu>``).
 """
 
+import numbers
 from typing import Dict, Optional
 
 import numpy as np
 
 from . import schedule
-from ._keras import keras, ops
+from ._keras import TF_KERAS_IS_LEGACY, keras, ops
+from .core import DecoupledCore
 
 __all__ = ["ScheduleLogger", "preview_schedule", "plot_schedule"]
 
 
 def _inner(optimizer):
-    """The optimizer itself, also inside Keras' LossScaleOptimizer."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
+    """The optimizer itself, also inside Keras' LossScaleOptimizer; a TypeError for an
+    optimizer that is not one of keras_adamw's."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not isinstance(inner, DecoupledCore):
+        raise TypeError("the schedule is that of a keras_adamw optimizer (AdamW, SGDW, "
+                        f"decoupled(...)); got {type(inner).__name__}.")
+    return inner
 
 
 def _number(value) -> float:
@@ -33,7 +40,8 @@ def _number(value) -> float:
 
 def _alpha(optimizer, step: int) -> float:
     lr = optimizer._learning_rate
-    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or (
+            callable(lr) and hasattr(lr, "get_config") and not hasattr(lr, "numpy")):
         return _number(lr(step))
     if callable(lr) and not hasattr(lr, "numpy"):
         return _number(lr())
@@ -64,14 +72,20 @@ def step_values(optimizer, state, alpha: float) -> Dict[str, float]:
     return values
 
 
-class ScheduleLogger(keras.callbacks.Callback):
+if TF_KERAS_IS_LEGACY:  # the callbacks of tensorflow.keras, i.e. tf_keras
+    import tf_keras as _callback_keras
+else:
+    _callback_keras = keras
+
+
+class ScheduleLogger(_callback_keras.callbacks.Callback):
     """Puts eta_t, the learning rate of each multiplier group and the decay of each
     decay group into the logs: the progress bar, ``History``, ``CSVLogger`` and
     ``TensorBoard`` show them. Batch logs hold the values the step used; epoch logs
-    those of the epoch's last step. Put it before those callbacks in ``callbacks=``.
+    those of the last logged step. Put it before those callbacks in ``callbacks=``.
 
     With ``steps_per_execution > 1`` Keras calls batch callbacks once per execution:
-    the values are those of its first step.
+    the values are those of the execution's first step.
     """
 
     def __init__(self):
@@ -100,8 +114,9 @@ def preview_schedule(optimizer, steps: int) -> Dict[str, np.ndarray]:
     state, without training: ``step``, ``t_cur``, ``cycle``, ``eta_t``, ``lr``
     (alpha_t * eta_t) and ``decay_scale`` (c above; a weight with decay l2 loses
     ``c * l2 * w`` per step, times alpha_t * mu with ``lr_scaled_decay``)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"`steps` must be an integer >= 1; got {steps!r}.")
+    steps = int(steps)
     optimizer = _inner(optimizer)
     t_cur, length, cycle = _state(optimizer)
     start = int(_number(optimizer.iterations))
@@ -119,15 +134,13 @@ def preview_schedule(optimizer, steps: int) -> Dict[str, np.ndarray]:
 
 def plot_schedule(optimizer, steps: int, path: Optional[str] = None):
     """A matplotlib figure of ``preview_schedule``: eta_t and alpha_t * eta_t, and the
-    decay scale; saved to ``path`` when given. Needs matplotlib."""
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    decay scale; saved to ``path`` when given. Needs matplotlib; leaves its backend
+    and pyplot's figures alone."""
+    from matplotlib.figure import Figure
 
     p = preview_schedule(optimizer, steps)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    fig = Figure(figsize=(7, 5))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(p["step"], p["eta_t"], label="eta_t")
     top.plot(p["step"], p["lr"], label="alpha_t * eta_t")
     bottom.plot(p["step"], p["decay_scale"], color="C2", label="decay scale c")

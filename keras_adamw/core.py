@@ -102,6 +102,12 @@ class DecoupledCore:
                                                    **settings.model_weight_decays})
             if self._exclude_types:
                 self._type_excluded_ids = _type_excluded_ids(model, self._exclude_types)
+                # What a config saved before build needs to restore the exclusion without
+                # the model: the paths Keras will build on, and the excluded positions.
+                trained = list(model.trainable_variables)
+                self._variable_paths = [_path(v) for v in trained]
+                self._excluded_by_type = [i for i, v in enumerate(trained)
+                                          if id(v) in self._type_excluded_ids]
             if self.zero_penalties:
                 self._regularizers.zero_penalties(model)
             if isinstance(self._user_decays, dict):

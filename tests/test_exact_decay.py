@@ -568,3 +568,16 @@ def test_t_cur_past_the_first_cycle_with_autorestart_is_an_error():
         AdamW(use_cosine_annealing=True, total_iterations=5, t_cur=5)
     AdamW(use_cosine_annealing=True, total_iterations=5, t_cur=9, autorestart=False,
           init_verbose=False)  # clamped at eta_min until a restart: allowed
+
+
+def test_type_exclusions_survive_a_save_before_training(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(4, name="d"),
+                              layers.LayerNormalization(name="ln"), layers.Dense(1, name="out")])
+    model.compile(AdamW(model=model, weight_decays=0.1, init_verbose=False,
+                        exclude_from_weight_decay=[layers.LayerNormalization]), loss="mse")
+    path = str(tmp_path / "m.keras")
+    model.save(path)  # the optimizer is not built yet
+    loaded = keras.saving.load_model(path)
+    loaded.optimizer.build(loaded.trainable_variables)
+    s = {k.split("/", 1)[1]: v for k, v in loaded.optimizer.variable_settings.items()}
+    assert s["ln/gamma"].l2 == s["ln/beta"].l2 == 0.0 and s["d/kernel"].l2 == 0.1

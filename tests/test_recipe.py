@@ -222,8 +222,31 @@ def test_layerwise_decay_falls_back_to_exact_paths_and_survives_the_config():
 
 
 def test_layerwise_decay_bad_input():
+    model = _functional()
     with pytest.raises(ValueError, match="decay"):
-        layerwise_lr_multipliers(_functional(), 1.5)
+        layerwise_lr_multipliers(model, 1.5)
+    with pytest.raises(ValueError, match="input to output"):
+        layerwise_lr_multipliers(model, 0.5, blocks=["block_2", "block_0"])
+    with pytest.raises(ValueError, match="twice"):
+        layerwise_lr_multipliers(model, 0.5, blocks=["block_0", "block_0"])
+    with pytest.raises(ValueError, match="no layer named"):
+        layerwise_lr_multipliers(model, 0.5, blocks=["nope"])
+
+
+def test_layerwise_decay_nested_blocks_and_layers_between_blocks():
+    """Blocks inside a sub-model: the stem still gets decay ** (n + 1); a layer between
+    two blocks (downsampling) gets the next block's multiplier."""
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(4, name="blk_a"),
+                              layers.Dense(4, name="down"), layers.Dense(4, name="blk_b")],
+                             name="encoder")
+    inp = keras.Input((4,))
+    model = keras.Model(inp, layers.Dense(1, name="head")(inner(layers.Dense(4, name="stem")(inp))))
+    table = layerwise_lr_multipliers(model, 0.5, blocks=["blk_a", "blk_b"])
+    mus = _multipliers(model, table)
+    expected = {"stem": 0.125, "blk_a": 0.25, "down": 0.5, "blk_b": 0.5, "head": 1.0}
+    for path, mu in mus.items():
+        layer = [part for part in path.split("/") if part in expected][0]
+        assert mu == pytest.approx(expected[layer]), path
 
 
 # ----------------------------------------------------- schedule in view
@@ -291,3 +314,24 @@ def test_plot_schedule_writes_a_figure(tmp_path):
                 init_verbose=False)
     plot_schedule(opt, 30, path=str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").stat().st_size > 5_000
+
+
+def test_shape_arguments_that_count_restarts_need_autorestart():
+    for kwargs in ({"cycle_decay": 0.5}, {"cycle_limit": 2}):
+        with pytest.raises(ValueError, match="autorestart"):
+            AdamW(use_cosine_annealing=True, total_iterations=5, autorestart=False, **kwargs)
+
+
+def test_plot_schedule_leaves_the_matplotlib_backend_alone(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    from keras_adamw import plot_schedule
+
+    before = matplotlib.get_backend()
+    plot_schedule(AdamW(use_cosine_annealing=True, total_iterations=5, init_verbose=False), 10,
+                  path=str(tmp_path / "s.png"))
+    assert matplotlib.get_backend() == before
+
+
+def test_schedule_tools_refuse_a_plain_keras_optimizer():
+    with pytest.raises(TypeError, match="keras_adamw optimizer"):
+        preview_schedule(keras.optimizers.Adam(), 3)

@@ -327,3 +327,22 @@ def test_shaped_cycles_match_the_reference():
 def ref_eta(ref):
     return shaped_multiplier(ref.t_cur, ref.cycle, ref.index, ref.eta_min, ref.eta_max,
                              **ref.shape)
+
+
+def test_schedule_logger_and_layerwise_decay_on_tf_keras():
+    from keras_adamw import ScheduleLogger, layerwise_lr_multipliers
+
+    inp = keras.Input((3,))
+    x = keras.layers.Dense(3, name="stem")(inp)
+    x = keras.layers.Dense(3, name="block")(x)
+    model = keras.Model(inp, keras.layers.Dense(1, name="head")(x))
+    table = layerwise_lr_multipliers(model, 0.5, blocks=["block"])
+    opt = AdamW(learning_rate=1e-2, lr_multipliers=table, use_cosine_annealing=True,
+                total_iterations=4, warmup_iterations=1, init_verbose=False)
+    model.compile(opt, loss="mse")
+    history = model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), batch_size=4,
+                        epochs=1, verbose=0, callbacks=[ScheduleLogger()])
+    s = opt.variable_settings
+    assert s["stem/kernel"].lr_multiplier == 0.25 and s["block/kernel"].lr_multiplier == 0.5
+    assert s["head/kernel"].lr_multiplier == 1.0
+    assert history.history["eta_t"][-1] == pytest.approx(sgdr_multiplier(0, 3, 0.0, 1.0))
