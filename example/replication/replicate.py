@@ -524,7 +524,8 @@ def normalized_decay_figure(nd, plt):
         xs, ys = np.log2(values[lo:lo + w]), err[lo:lo + w]
         if w >= 3:
             fine = np.linspace(xs[0], xs[-1], 50)
-            axes[0].plot(2 ** fine, np.polyval(np.polyfit(xs, ys, 2), fine), "--", color=line.get_color())
+            axes[0].plot(2 ** fine, np.polyval(np.polyfit(xs, ys, 2), fine), "--",
+                         color=line.get_color())
         axes[0].axvline(row["best_lambda_norm"], color=line.get_color(), lw=0.8, ls=":")
     lowest = 100 * min(min(r["val_error"]) for r in nd["budgets"])
     axes[0].set_ylim(lowest - 2, lowest + 25)  # the short budgets' high-decay end is cut
