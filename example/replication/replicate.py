@@ -183,6 +183,7 @@ def train(kind, data, cfg, lrs, decays, epochs, seed, *, normalized=True, restar
     ``same_init_as[i] = j`` starts member i from member j's initial weights."""
     algo, decay_kind = KINDS[kind]
     members = len(lrs)
+    keras.backend.clear_session()  # free the previous models (memory)
     keras.utils.set_random_seed(seed)
     coupled = decay_kind == "l2"
     x, y = data["x"], data["y"]
