@@ -1,13 +1,17 @@
 """Replicate the claims of *Decoupled Weight Decay Regularization* with keras_adamw.
 
-    python example/replication/replicate.py            # full run, about 10 min on 2 cores
-    python example/replication/replicate.py --quick    # a small version, under 3 minutes
+    python example/replication/replicate.py            # full run (time: see README.md)
+    python example/replication/replicate.py --quick    # tiny smoke run, into quick/
+    python example/replication/replicate.py --only normalized_decay  # that claim only
     python example/replication/replicate.py --dataset cifar10 --out DIR  # needs a download
 
-Writes ``results.json`` and four PNG figures next to this file (``--out DIR`` to write
-elsewhere). Data needs no download: MNIST-1D made by the ``mnist1d`` package's local
-generator (cached as ``mnist1d.npz``; its downloading helper is never called), and
-scikit-learn's digits as a second dataset.
+The full run writes ``results.json`` and four PNG figures next to this file (``--out
+DIR`` to write elsewhere). ``--quick`` writes to the git-ignored ``quick/`` folder and
+labels its output and figures as a smoke run; it never touches the committed results.
+Data needs no download: MNIST-1D made by the ``mnist1d`` package's local generator
+(cached as ``mnist1d.npz``; its downloading helper is never called), and
+scikit-learn's digits as a second dataset. The protocol, the decision rule of every
+claim and the results are in README.md next to this file.
 
 Models: an MLP with BatchNorm (in -> 64 -> BN -> ReLU -> 64 -> BN -> ReLU -> 10). A grid
 is trained as ONE Keras model holding many independent members; each member's
@@ -49,14 +53,14 @@ FULL = dict(
          "sgd": [3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]},
     decays={"w": [1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0],
             "l2": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]},
-    budgets=[20, 40, 80], norm_grid=6, restart_t0=5, restart_cycles=3, hidden=64,
-    digits=True, train_limit=None)
+    norm_budgets=[10, 20, 40, 80], norm_grid=11, norm_replicates=8, norm_window=5,
+    norm_boot=1000, restart_t0=5, restart_cycles=3, hidden=64, digits=True, train_limit=None)
 QUICK = dict(
     mnist1d_samples=2000, batch_size=128, epochs=3, grid_replicates=1, seeds=3,
     lrs={"adam": [1e-3, 1e-2], "sgd": [1e-2, 1e-1]},
     decays={"w": [1e-2, 1e-1], "l2": [1e-5, 1e-3]},
-    budgets=[2, 4], norm_grid=2, restart_t0=1, restart_cycles=2, hidden=16,
-    digits=True, train_limit=600)
+    norm_budgets=[1, 2, 4], norm_grid=3, norm_replicates=2, norm_window=3,
+    norm_boot=100, restart_t0=1, restart_cycles=2, hidden=16, digits=True, train_limit=600)
 
 KINDS = {"adamw": ("adam", "w"), "adam_l2": ("adam", "l2"),
          "sgdw": ("sgd", "w"), "sgd_l2": ("sgd", "l2")}
@@ -162,17 +166,33 @@ class ErrorsAt(keras.callbacks.Callback):
             self.errors[epoch + 1] = errors(self.model, self.x, self.y)[0].tolist()
 
 
+def tie_initial_weights(model, sources):
+    """Give member i the initial weights of member ``sources[i]`` (paired replicates)."""
+    for i, j in enumerate(sources):
+        if i == j:
+            continue
+        for layer in model.layers:
+            if layer.name.startswith(f"m{i:03d}_"):
+                source = model.get_layer(f"m{j:03d}_" + layer.name[len("m000_"):])
+                layer.set_weights(source.get_weights())
+
+
 def train(kind, data, cfg, lrs, decays, epochs, seed, *, normalized=True, restarts=None,
-          record=()):
-    """Train one member per (lr, decay) pair; return val/test errors per member."""
+          record=(), same_init_as=None):
+    """Train one member per (lr, decay) pair; return val/test errors per member.
+
+    ``same_init_as[i] = j`` starts member i from member j's initial weights."""
     algo, decay_kind = KINDS[kind]
     members = len(lrs)
+    keras.backend.clear_session()  # free the previous models (memory)
     keras.utils.set_random_seed(seed)
     coupled = decay_kind == "l2"
     x, y = data["x"], data["y"]
     if cfg["train_limit"]:
         x, y = x[:cfg["train_limit"]], y[:cfg["train_limit"]]
     model = member_model(x.shape[1:], members, cfg["hidden"], l2=decays if coupled else None)
+    if same_init_as is not None:
+        tie_initial_weights(model, same_init_as)
     steps_per_epoch = math.ceil(len(x) / cfg["batch_size"])
     total = epochs * steps_per_epoch
     names = [re.compile(f"^m{i:03d}_") for i in range(members)]  # each member's layers
@@ -305,32 +325,149 @@ def decoupling(grids):
                 ci95="per comparison, in value", settings="see grids in results.json")
 
 
+# The decision rule for the normalized-decay claim, written down (and committed) before
+# the full run that decides it (issue 14). Do not change it after seeing the results.
+NORMALIZED_DECAY_RULE = (
+    "b = least-squares slope of log2(best lambda_norm) against log2(training budget T) "
+    "over the budgets. Each budget's best lambda_norm is the vertex of a quadratic in "
+    "log2(lambda_norm) fitted to the mean validation error of the norm_window grid cells "
+    "around the best cell (vertex clipped to those cells; the best cell itself if the fit "
+    "is not convex). 95% interval: percentile bootstrap, resampling replicates and "
+    "validation samples. Normalized decay (the best lambda_norm stays put) predicts b = 0; "
+    "raw decay (the best raw lambda = lambda_norm sqrt(1/T) stays put) predicts b = +0.5. "
+    "holds = true if the interval contains 0 and excludes 0.5; false if it excludes 0; "
+    "'inconclusive' if it contains both, or if the best cell of any budget is at the edge "
+    "of the grid (no optimum located).")
+PREDICTED_SLOPES = {"normalized": 0.0, "raw": 0.5}  # of log(best lambda_norm) on log(T)
+
+
+def fit_optimum(x, err, window=5):
+    """Vertex of a quadratic in ``x`` fitted to the ``window`` points around the smallest
+    ``err``: (x_opt, at_edge). x_opt is clipped to those points; if the fit is not
+    convex it is the best point. at_edge: the smallest err is the grid's first or last."""
+    x, err = np.asarray(x, dtype=float), np.asarray(err, dtype=float)
+    n, best = len(x), int(err.argmin())
+    w = min(window, n)
+    lo = min(max(best - w // 2, 0), n - w)
+    xs, ys = x[lo:lo + w], err[lo:lo + w]
+    at_edge = best in (0, n - 1)
+    if w >= 3:
+        a, b, _ = np.polyfit(xs, ys, 2)
+        if a > 0:
+            return float(np.clip(-b / (2 * a), xs[0], xs[-1])), at_edge
+    return float(x[best]), at_edge
+
+
+def fitted_slope(log_t, y):
+    """Least-squares slope of y on log_t (y may be (draws, budgets))."""
+    log_t = np.asarray(log_t, dtype=float) - np.mean(log_t)
+    y = np.asarray(y, dtype=float)
+    return (y - y.mean(axis=-1, keepdims=True)) @ log_t / (log_t @ log_t)
+
+
+def decide_normalized(ci, at_edge=False):
+    """The pre-registered rule (NORMALIZED_DECAY_RULE) on the slope's 95% interval."""
+    low, high = ci
+    has = {name: low <= b <= high for name, b in PREDICTED_SLOPES.items()}
+    if at_edge or (has["normalized"] and has["raw"]):
+        return "inconclusive"
+    return bool(has["normalized"])
+
+
+def favoured(ci):
+    inside = [name for name, b in PREDICTED_SLOPES.items() if ci[0] <= b <= ci[1]]
+    if len(inside) == 1:
+        return inside[0]
+    return "neither (the interval contains both)" if inside else \
+        "neither (the interval excludes both)"
+
+
+def analyse_normalized_decay(correct, values, budgets, steps_per_epoch, window=5,
+                             n_boot=1000, seed=0):
+    """Optimum per budget, slope, shifts and the decision, from validation correctness.
+
+    ``correct[j]``: (validation samples, grid values, replicates) booleans for budget j
+    (epochs). Replicates and validation samples are resampled jointly over budgets."""
+    lx, lt = np.log2(values), np.log2(budgets)
+    steps = [b * steps_per_epoch for b in budgets]
+
+    def optima(errs):
+        fits = [fit_optimum(lx, e, window) for e in errs]
+        return np.array([f[0] for f in fits]), [f[1] for f in fits]
+
+    samples, _, reps = correct[0].shape
+    flat = [c.reshape(samples, -1).astype(float) for c in correct]
+    opt, edges = optima([1 - c.mean(axis=(0, 2)) for c in correct])
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_boot, len(budgets)))
+    for d in range(n_boot):
+        weights = np.bincount(rng.integers(0, samples, samples), minlength=samples) / samples
+        cols = rng.integers(0, reps, reps)
+        errs = [1 - (weights @ f).reshape(-1, reps)[:, cols].mean(axis=1) for f in flat]
+        draws[d] = optima(errs)[0]
+    ci = lambda a: [float(np.percentile(a, 2.5)), float(np.percentile(a, 97.5))]  # noqa: E731
+    slope, boot_slopes = float(fitted_slope(lt, opt)), fitted_slope(lt, draws)
+    slope_ci = ci(boot_slopes)
+    ratio = budgets[-1] / budgets[0]
+    shift = {"normalized": 2.0 ** (opt[-1] - opt[0])}
+    shift["raw"] = shift["normalized"] / math.sqrt(ratio)
+    shift_boot = 2.0 ** (draws[:, -1] - draws[:, 0])
+    holds = decide_normalized(slope_ci, any(edges))
+    per_budget = []
+    for j, budget in enumerate(budgets):
+        scale = 1 / math.sqrt(steps[j])  # raw lambda = lambda_norm sqrt(1/T)
+        per_budget.append(dict(
+            epochs=budget, steps=steps[j], best_lambda_norm=float(2.0 ** opt[j]),
+            best_lambda_norm_ci95=ci(2.0 ** draws[:, j]),
+            best_raw_lambda=float(2.0 ** opt[j] * scale),
+            best_raw_lambda_ci95=ci(2.0 ** draws[:, j] * scale),
+            best_cell_at_grid_edge=bool(edges[j]),
+            val_error=(1 - correct[j].mean(axis=(0, 2))).tolist(),
+            val_error_per_replicate=(1 - correct[j].mean(axis=0)).T.tolist()))
+    return dict(
+        holds=holds, rule=NORMALIZED_DECAY_RULE,
+        statistic="slope b of log2(best lambda_norm) against log2(budget); 0 if normalized "
+                  "decay holds, +0.5 if the raw lambda is what stays put",
+        value=slope, ci95=slope_ci, favours=favoured(slope_ci),
+        slope_raw=slope - 0.5, slope_raw_ci95=[slope_ci[0] - 0.5, slope_ci[1] - 0.5],
+        predicted_slopes=dict(normalized_hypothesis=dict(normalized=0.0, raw=-0.5),
+                              raw_hypothesis=dict(normalized=0.5, raw=0.0)),
+        shift=dict(
+            budget_ratio=ratio,
+            description=f"best value at {budgets[-1]} epochs / best value at {budgets[0]} epochs",
+            normalized=shift["normalized"], normalized_ci95=ci(shift_boot),
+            raw=shift["raw"], raw_ci95=ci(shift_boot / math.sqrt(ratio)),
+            predicted_if_normalized_holds=dict(normalized=1.0, raw=1 / math.sqrt(ratio)),
+            predicted_if_raw_holds=dict(normalized=math.sqrt(ratio), raw=1.0)),
+        budgets=per_budget, values=list(map(float, values)), n_boot=n_boot)
+
+
 def normalized_decay(data, cfg, lr, center, seed):
-    """Best lambda_norm (normalized) and best raw lambda at several budgets."""
-    k = cfg["norm_grid"]
-    norm_values = [center * 2.0 ** (i - k // 2) for i in range(k)]
-    reps = max(cfg["grid_replicates"], 1)
+    """AdamW at ``lr`` on a x sqrt(2) grid of lambda_norm around ``center``, at every
+    budget in ``norm_budgets``; ``norm_replicates`` paired replicates per cell (replicate
+    r starts from the same weights in every cell and every budget). One model per budget
+    holds all cells x replicates as members. Raw lambda = lambda_norm sqrt(1/T), so the
+    same runs give both views."""
+    start = time.time()
+    k, reps, budgets = cfg["norm_grid"], cfg["norm_replicates"], cfg["norm_budgets"]
+    values = [center * math.sqrt(2.0) ** (i - k // 2) for i in range(k)]
+    cells = [(c, r) for c in range(k) for r in range(reps)]  # member c * reps + r
     steps_per_epoch = math.ceil(len(data["x"][:cfg["train_limit"] or None]) / cfg["batch_size"])
-    mid = cfg["budgets"][len(cfg["budgets"]) // 2]
-    raw_values = [v / math.sqrt(mid * steps_per_epoch) for v in norm_values]
-    rows = []
-    for budget in cfg["budgets"]:
-        row = dict(epochs=budget)
-        for mode, values in (("normalized", norm_values), ("raw", raw_values)):
-            r = train("adamw", data, cfg, [lr] * (k * reps), [v for v in values for _ in range(reps)],
-                      budget, seed, normalized=(mode == "normalized"))
-            val = r["val"].reshape(k, reps).mean(1)
-            row[mode] = dict(values=values, val_error=val.tolist(),
-                             best=values[int(val.argmin())], best_index=int(val.argmin()))
-        rows.append(row)
-    spread = {m: max(r[m]["best_index"] for r in rows) - min(r[m]["best_index"] for r in rows)
-              for m in ("normalized", "raw")}
-    holds = spread["normalized"] <= 1 and spread["normalized"] < spread["raw"]
-    return dict(holds=bool(holds),
-                statistic=("spread of the best value's index across budgets, in grid steps of "
-                           "x2 (normalized lambda_norm vs raw lambda)"),
-                value=spread, ci95=None, n_seeds=reps, budgets=rows,
-                settings=dict(lr=lr, optimizer="AdamW", raw_lambda_from=f"lambda_norm/sqrt(T at {mid} epochs)"))
+    correct = []
+    for budget in budgets:
+        run = train("adamw", data, cfg, [lr] * len(cells), [values[c] for c, _ in cells],
+                    budget, seed, same_init_as=[r for _, r in cells])
+        correct.append(run["val_correct"].reshape(-1, k, reps))
+        print(f"normalized decay: {budget} epochs done ({time.time() - start:.0f} s)", flush=True)
+    result = analyse_normalized_decay(correct, values, budgets, steps_per_epoch,
+                                      cfg["norm_window"], cfg["norm_boot"], seed)
+    result.update(n_seeds=reps, seconds=time.time() - start,
+                  settings=dict(lr=lr, optimizer="AdamW", grid_center=center, grid_step="x sqrt(2)",
+                                grid_size=k, replicates=reps, budgets_epochs=budgets,
+                                steps_per_epoch=steps_per_epoch, fit_window=cfg["norm_window"],
+                                selection="validation error (mean over replicates)",
+                                raw_lambda="lambda_norm * sqrt(1 / (epochs * steps_per_epoch))"))
+    return result
 
 
 def warm_restarts(data, cfg, best, seed):
@@ -363,7 +500,75 @@ def warm_restarts(data, cfg, best, seed):
 
 # ------------------------------------------------------------------ figures
 
-def figures(out, grids, claims, digits_claims):
+QUICK_LABEL = "QUICK SMOKE RUN (tiny settings): not the replication's results"
+
+
+def _label(fig, quick):
+    """Mark a quick run's figures as a smoke run, in red across the top."""
+    if quick:
+        fig.suptitle(QUICK_LABEL, color="red", fontsize=11, fontweight="bold")
+        fig.tight_layout(rect=(0, 0, 1, 0.92))
+
+
+def normalized_decay_figure(nd, plt):
+    """Validation error against lambda_norm per budget (with the fitted quadratics), and
+    the fitted optimum against the budget, normalized and raw, with 95% intervals and
+    the lines each hypothesis predicts (through the optima's mean)."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+    values = np.asarray(nd["values"])
+    window = nd["settings"]["fit_window"]
+    for row in nd["budgets"]:
+        err = 100 * np.asarray(row["val_error"])
+        line, = axes[0].plot(values, err, "o-", ms=3, lw=1, label=f"{row['epochs']} epochs")
+        best = int(err.argmin())
+        w = min(window, len(values))
+        lo = min(max(best - w // 2, 0), len(values) - w)
+        xs, ys = np.log2(values[lo:lo + w]), err[lo:lo + w]
+        if w >= 3:
+            fine = np.linspace(xs[0], xs[-1], 50)
+            axes[0].plot(2 ** fine, np.polyval(np.polyfit(xs, ys, 2), fine), "--",
+                         color=line.get_color())
+        axes[0].axvline(row["best_lambda_norm"], color=line.get_color(), lw=0.8, ls=":")
+    lowest = 100 * min(min(r["val_error"]) for r in nd["budgets"])
+    axes[0].set_ylim(lowest - 2, lowest + 25)  # the short budgets' high-decay end is cut
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("lambda_norm")
+    axes[0].set_ylabel("validation error % (mean over replicates)")
+    axes[0].set_title("AdamW: error vs lambda_norm, quadratic fits (dashed)")
+    axes[0].legend(fontsize=8)
+    epochs = np.asarray([r["epochs"] for r in nd["budgets"]], dtype=float)
+    for ax, view, label in ((axes[1], "lambda_norm", "best lambda_norm"),
+                            (axes[2], "raw_lambda", "best raw lambda = lambda_norm sqrt(1/T)")):
+        best = np.asarray([r[f"best_{view}"] for r in nd["budgets"]])
+        ci = np.asarray([r[f"best_{view}_ci95"] for r in nd["budgets"]])
+        ax.errorbar(epochs, best, yerr=[best - ci[:, 0], ci[:, 1] - best], fmt="ko", capsize=4,
+                    label="fitted optimum, 95% CI")
+        key = "normalized" if view == "lambda_norm" else "raw"
+        mean_log_t, mean_log_best = np.log2(epochs).mean(), np.log2(best).mean()
+        fine = np.geomspace(epochs[0] / 1.2, epochs[-1] * 1.2, 20)
+        for hyp, style in (("normalized_hypothesis", "b-"), ("raw_hypothesis", "r-")):
+            b = nd["predicted_slopes"][hyp][key]
+            ax.plot(fine, 2 ** (mean_log_best + b * (np.log2(fine) - mean_log_t)), style, lw=1,
+                    label=f"{hyp.replace('_', ' ')}: slope {b:+g}")
+        b = nd["value"] if key == "normalized" else nd["slope_raw"]
+        ax.plot(fine, 2 ** (mean_log_best + b * (np.log2(fine) - mean_log_t)), "k--", lw=1,
+                label=f"fitted: slope {b:+.2f}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(epochs, [f"{e:g}" for e in epochs])
+        ax.set_xticks([], minor=True)
+        ax.set_xlabel("training budget (epochs)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    lo, hi = nd["ci95"]
+    axes[1].set_title(f"slope {nd['value']:+.2f} [{lo:+.2f}, {hi:+.2f}]: holds = {nd['holds']}")
+    lo, hi = nd["slope_raw_ci95"]
+    axes[2].set_title(f"raw: slope {nd['slope_raw']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+    fig.tight_layout()
+    return fig
+
+
+def figures(out, grids, claims, digits_claims, quick=False):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -387,6 +592,7 @@ def figures(out, grids, claims, digits_claims):
     ax.set_xlabel("test error difference, percentage points (per seed; mean and 95% CI)")
     ax.set_title("Decoupled vs L2 at their best settings")
     fig.tight_layout()
+    _label(fig, quick)
     fig.savefig(out / "fig1_w_vs_l2.png", dpi=100)
     plt.close(fig)
 
@@ -404,26 +610,13 @@ def figures(out, grids, claims, digits_claims):
         fig.colorbar(im, ax=ax, fraction=0.046)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
+    _label(fig, quick)
     fig.savefig(out / "fig2_decoupling_heatmaps.png", dpi=100)
     plt.close(fig)
 
     # 3. normalized decay
-    nd = claims["normalized_decay"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for row in nd["budgets"]:
-        left.plot(row["normalized"]["values"], 100 * np.asarray(row["normalized"]["val_error"]),
-                  "o-", label=f"{row['epochs']} epochs")
-        right.plot(row["raw"]["values"], 100 * np.asarray(row["raw"]["val_error"]),
-                   "o-", label=f"{row['epochs']} epochs")
-    left.set_xscale("log")
-    right.set_xscale("log")
-    left.set_xlabel("lambda_norm (normalized: lambda = lambda_norm sqrt(1/T))")
-    right.set_xlabel("raw lambda (not normalized)")
-    left.set_ylabel("val error %")
-    left.legend(fontsize=8)
-    left.set_title("AdamW, normalized decay")
-    right.set_title("AdamW, raw decay")
-    fig.tight_layout()
+    fig = normalized_decay_figure(claims["normalized_decay"], plt)
+    _label(fig, quick)
     fig.savefig(out / "fig3_normalized_decay.png", dpi=100)
     plt.close(fig)
 
@@ -440,6 +633,7 @@ def figures(out, grids, claims, digits_claims):
     ax.set_title("AdamW with warm restarts (T0=5 epochs, t_mult=2) vs one cosine cycle")
     ax.legend()
     fig.tight_layout()
+    _label(fig, quick)
     fig.savefig(out / "fig4_warm_restarts.png", dpi=100)
     plt.close(fig)
 
@@ -472,42 +666,97 @@ def _jsonable(value):
     return value
 
 
-def main(quick=False, out=HERE, seed=0, dataset="mnist1d"):
-    cfg = QUICK if quick else FULL
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.time()
+def output_dir(quick, out=None):
+    """Where a run writes: ``out`` if given, else next to this file for the full run
+    (the committed results) and the git-ignored ``quick/`` folder for ``--quick``."""
+    if out is not None:
+        return pathlib.Path(out)
+    return HERE / "quick" if quick else HERE
+
+
+def _config(cfg, quick, seed, dataset):
+    return dict(cfg, quick=quick, seed=seed,
+                dataset=("CIFAR-10 (keras.datasets)" if dataset == "cifar10"
+                         else "MNIST-1D (mnist1d local generator)"),
+                model=("small CNN with BatchNorm" if dataset == "cifar10"
+                       else "MLP in-64-BN-ReLU-64-BN-ReLU-10"),
+                schedule="cosine annealing over the run")
+
+
+def _load(cfg, quick, out, dataset):
     if dataset == "cifar10":
-        data = load_cifar10()
-    else:
-        data = load_mnist1d(cfg["mnist1d_samples"],
-                            out / ("mnist1d_quick.npz" if quick else "mnist1d.npz"))
+        return load_cifar10()
+    return load_mnist1d(cfg["mnist1d_samples"],
+                        out / ("mnist1d_quick.npz" if quick else "mnist1d.npz"))
+
+
+def _write(out, results, quick):
+    if quick:
+        results = dict(note=QUICK_LABEL, **results)
+    with open(out / "results.json", "w") as f:
+        json.dump(_jsonable(results), f, indent=1)
+
+
+def main(quick=False, out=None, seed=0, dataset="mnist1d"):
+    cfg = QUICK if quick else FULL
+    out = output_dir(quick, out)
+    out.mkdir(parents=True, exist_ok=True)
+    if quick:
+        print(f"{QUICK_LABEL}; writing to {out}", flush=True)
+    start = time.time()
+    data = _load(cfg, quick, out, dataset)
     grids, claims = run_dataset(data, cfg, seed)
     digits_claims = None
     if cfg["digits"]:
         _, digits_claims = run_dataset(load_digits(), cfg, seed + 10, full_claims=False)
-    figures(out, grids, claims, digits_claims)
+    figures(out, grids, claims, digits_claims, quick)
     results = dict(
         claims=claims,
         second_dataset={"digits": digits_claims},
         grids={k: dict(lrs=g["lrs"], decays=g["decays"], val_error=g["val_error"], best=g["best"])
                for k, g in grids.items()},
-        config=dict(cfg, quick=quick, seed=seed,
-                    dataset=("CIFAR-10 (keras.datasets)" if dataset == "cifar10"
-                             else "MNIST-1D (mnist1d local generator)"),
-                    model=("small CNN with BatchNorm" if dataset == "cifar10"
-                           else "MLP in-64-BN-ReLU-64-BN-ReLU-10"),
-                    schedule="cosine annealing over the run"),
+        config=_config(cfg, quick, seed, dataset),
         seconds=time.time() - start,
         versions=dict(keras=keras.__version__, backend=keras.backend.backend()))
-    with open(out / "results.json", "w") as f:
-        json.dump(_jsonable(results), f, indent=1)
+    _write(out, results, quick)
     for name, c in claims.items():
         print(f"{name:20s} holds={c['holds']}")
     if digits_claims:
         for name, c in digits_claims.items():
             print(f"digits {name:13s} holds={c['holds']}")
-    print(f"wrote {out / 'results.json'} ({time.time() - start:.0f} s)")
+    nd = claims["normalized_decay"]
+    print(f"normalized decay: slope {nd['value']:+.3f}, 95% CI [{nd['ci95'][0]:+.3f}, "
+          f"{nd['ci95'][1]:+.3f}] (0 if normalized decay holds, +0.5 if raw); "
+          f"favours {nd['favours']}")
+    print(f"wrote {out / 'results.json'} ({time.time() - start:.0f} s)"
+          + (" -- quick smoke run" if quick else ""))
+    return results
+
+
+def rerun_normalized_decay(quick=False, out=None, seed=0):
+    """Rerun only the normalized-decay experiment and replace that claim in
+    OUT/results.json (the other claims, their settings and grids are kept), then redraw
+    the figures. Its learning rate and grid centre come from that file's AdamW grid."""
+    cfg = QUICK if quick else FULL
+    out = output_dir(quick, out)
+    results = json.loads((out / "results.json").read_text())
+    if results["config"]["quick"] != quick:
+        raise SystemExit(f"{out / 'results.json'} is from a {'quick' if not quick else 'full'} run")
+    if quick:
+        print(f"{QUICK_LABEL}; writing to {out}", flush=True)
+    best = results["grids"]["adamw"]["best"]
+    data = _load(cfg, quick, out, "mnist1d")
+    nd = normalized_decay(data, cfg, best["lr"], best["decay"], seed + 2)
+    results["claims"]["normalized_decay"] = nd
+    for key in ("budgets", "norm_grid"):  # the old experiment's settings
+        results["config"].pop(key, None)
+    results["config"].update({k: v for k, v in cfg.items() if k.startswith("norm_")})
+    results.pop("note", None)
+    _write(out, results, quick)
+    figures_from_results(out)
+    print(f"normalized_decay     holds={nd['holds']}: slope {nd['value']:+.3f}, 95% CI "
+          f"[{nd['ci95'][0]:+.3f}, {nd['ci95'][1]:+.3f}]; favours {nd['favours']}")
+    print(f"wrote {out / 'results.json'} ({nd['seconds']:.0f} s)")
     return results
 
 
@@ -516,21 +765,30 @@ def figures_from_results(out=HERE):
     out = pathlib.Path(out)
     results = json.loads((out / "results.json").read_text())
     grids = {k: dict(g, val_error=np.asarray(g["val_error"])) for k, g in results["grids"].items()}
-    figures(out, grids, results["claims"], results["second_dataset"]["digits"])
+    figures(out, grids, results["claims"], results["second_dataset"]["digits"],
+            results["config"]["quick"])
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(HERE))
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny smoke run, written to example/replication/quick/ "
+                             "(git-ignored) unless --out is given")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: next to this file; quick/ for --quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset", choices=["mnist1d", "cifar10"], default="mnist1d",
                         help="cifar10 downloads CIFAR-10 through keras.datasets and uses "
                              "a small CNN")
+    parser.add_argument("--only", choices=["normalized_decay"],
+                        help="rerun only this experiment; replaces its claim in "
+                             "OUT/results.json and redraws the figures")
     parser.add_argument("--figures-only", action="store_true",
                         help="redraw the figures from OUT/results.json")
     args = parser.parse_args()
     if args.figures_only:
-        figures_from_results(args.out)
+        figures_from_results(output_dir(args.quick, args.out))
+    elif args.only:
+        rerun_normalized_decay(quick=args.quick, out=args.out, seed=args.seed)
     else:
         main(quick=args.quick, out=args.out, seed=args.seed, dataset=args.dataset)
