@@ -1,7 +1,7 @@
 """A small transformer classifier trained with a current recipe, on MNIST-1D.
 
     pip install ".[tensorflow,example]"
-    python example/transformer.py        # about 1.5 minutes on 2 CPU cores;
+    python example/transformer.py        # about a minute on 2 CPU cores;
                                          # writes example/output/transformer.png
 
 MNIST-1D sequences (the ``mnist1d`` package's local generator: nothing is downloaded)
