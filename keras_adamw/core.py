@@ -206,7 +206,8 @@ class DecoupledCore:
 
     def _settings_for(self, variables, paths, declared, type_excluded):
         """The ``VariableSetting`` of each variable (the order of the module docstring),
-        and the paths whose given or declared decay an exclusion drops."""
+        and the paths whose declared decay, or decay given by their exact path, an
+        exclusion drops."""
         multipliers = matching.Matcher(self.lr_multipliers)
         excludes = matching.Matcher(self._exclude_keys)
         user = matching.Matcher(self._user_decays if isinstance(self._user_decays, dict) else {})
@@ -230,8 +231,11 @@ class DecoupledCore:
             elif default is not None:
                 l2 = default
             if excluded:
-                if key is not None or (declared[index] is not None and any(declared[index])):
-                    dropped.append(path)  # a decay the user gave or declared, excluded
+                if key == path or (key is None and declared[index] is not None
+                                   and any(declared[index])):
+                    # a decay given for exactly this variable, or declared by its
+                    # regularizer; a broad key with exclusions is the usual recipe
+                    dropped.append(path)
                 l1 = l2 = 0.0
             settings.append(VariableSetting(path, mu, l1, l2))
         return settings, dropped

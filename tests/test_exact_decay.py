@@ -581,3 +581,14 @@ def test_type_exclusions_survive_a_save_before_training(tmp_path):
     loaded.optimizer.build(loaded.trainable_variables)
     s = {k.split("/", 1)[1]: v for k, v in loaded.optimizer.variable_settings.items()}
     assert s["ln/gamma"].l2 == s["ln/beta"].l2 == 0.0 and s["d/kernel"].l2 == 0.1
+
+
+def test_a_broad_key_with_exclusions_is_no_warning():
+    """{"dense": 0.1} with exclude "bias": the usual recipe, nothing to report."""
+    model = _sequential("net")
+    opt = AdamW(weight_decays={"dense": 0.1}, exclude_from_weight_decay=["bias"],
+                init_verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.build(model.trainable_variables)
+    assert opt.variable_settings["net/dense/bias"].l2 == 0.0
