@@ -40,4 +40,4 @@ def test_readme_argument_table_is_the_spec():
 
 
 def test_readme_is_a_guide_not_a_notebook():
-    assert len(README.read_text().splitlines()) <= 300
+    assert len(README.read_text().splitlines()) <= 275
