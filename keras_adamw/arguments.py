@@ -12,7 +12,7 @@ from typing import Any, Callable, Tuple
 from . import compat, matching, validation
 
 __all__ = ["Argument", "ARGUMENTS", "CONFIG_ONLY", "Settings", "parse", "to_config",
-           "signature_parameters", "NAMES"]
+           "NAMES"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,11 +138,6 @@ Settings = dataclasses.make_dataclass(
     "Settings", [a.name for a in ARGUMENTS + CONFIG_ONLY if a.name != "model"], frozen=True)
 
 
-def signature_parameters():
-    """(name, default) of every user-facing argument but ``model``, in order."""
-    return [(a.name, a.default) for a in ARGUMENTS if a.name != "model"]
-
-
 def parse(values: dict, has_model: bool) -> Settings:
     """Check every argument (``values`` holds each of ARGUMENTS and CONFIG_ONLY but
     ``model``) and the rules between them."""
@@ -161,7 +156,7 @@ def parse(values: dict, has_model: bool) -> Settings:
         v["autorestart"] = annealing
     if v["autorestart"] and not annealing:
         raise ValueError("`autorestart=True` needs `use_cosine_annealing=True`.")
-    validation.cycle_lengths(v["total_iterations"], v["t_mult"], v["autorestart"], v["t_cur"])
+    validation.cycle_lengths(v["total_iterations"], v["t_mult"], v["autorestart"])
     shaped = [n for n, default in (("warmup_iterations", 0), ("cycle_decay", 1.0),
                                    ("cycle_limit", None), ("warmup_each_cycle", False))
               if v[n] != default]

@@ -49,9 +49,8 @@ def _alpha(optimizer, step: int) -> float:
 
 
 def _state(optimizer):
-    cycle = optimizer._cycle
-    return (int(_number(optimizer.t_cur)), int(_number(optimizer._cycle_length)),
-            int(_number(cycle)) if cycle is not None else 0)
+    """(t_cur, T_i, i) as Python ints."""
+    return tuple(int(_number(value)) for value in optimizer._schedule_state())
 
 
 def step_values(optimizer, state, alpha: float) -> Dict[str, float]:

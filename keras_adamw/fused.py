@@ -31,7 +31,7 @@ from ._keras import keras, ops
 __all__ = ["fused_update_for", "step_update_for"]
 
 
-def _base_update_step(cls, mixin):
+def base_update_step(cls, mixin):
     """The ``update_step`` the class inherits from below ``mixin`` in its MRO."""
     mro = cls.__mro__
     for klass in mro[mro.index(mixin) + 1:]:
@@ -44,7 +44,7 @@ def fused_update_for(optimizer, mixin) -> Optional[Callable]:
     """A fused update for this optimizer, or None to use the base class's code."""
     if keras.backend.backend() != "tensorflow":
         return None
-    base = _base_update_step(type(optimizer), mixin)
+    base = base_update_step(type(optimizer), mixin)
     if base is vars(keras.optimizers.Adam)["update_step"] and not optimizer.amsgrad:
         return _adam
     if base is vars(keras.optimizers.SGD)["update_step"]:

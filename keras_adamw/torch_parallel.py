@@ -56,6 +56,7 @@ import functools
 import math
 from typing import Callable, Optional
 
+from . import fused
 from ._keras import keras, ops
 
 __all__ = ["parallel_update_for"]
@@ -65,15 +66,6 @@ __all__ = ["parallel_update_for"]
 # thread wake-ups than it saves (much more when other processes hold the cores), so
 # tensors below this size take the multi-tensor (_foreach) form of the same update.
 GRAIN_SIZE = 32768
-
-
-def _base_update_step(cls, mixin):
-    """The ``update_step`` the class inherits from below ``mixin`` in its MRO."""
-    mro = cls.__mro__
-    for klass in mro[mro.index(mixin) + 1:]:
-        if "update_step" in vars(klass):
-            return vars(klass)["update_step"]
-    return None
 
 
 def _base_update(optimizer, base) -> Optional[Callable]:
@@ -99,7 +91,7 @@ def parallel_update_for(optimizer, mixin) -> Optional[Callable]:
     variables = optimizer._trainable_variables
     if not variables or any(str(v.dtype) not in ("float32", "float64") for v in variables):
         return None
-    update = _base_update(optimizer, _base_update_step(type(optimizer), mixin))
+    update = _base_update(optimizer, fused.base_update_step(type(optimizer), mixin))
     if update is None:
         return None
     decay_groups, lr_groups = _groups(optimizer._variable_settings, variables)

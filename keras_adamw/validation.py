@@ -181,8 +181,7 @@ def layer_type_to_config(item) -> str:
     return f"{TYPE_PREFIX}{item.__module__}.{item.__qualname__}"
 
 
-def cycle_lengths(total_iterations: Optional[int], t_mult: int, autorestart: bool,
-                  t_cur: int) -> None:
+def cycle_lengths(total_iterations: Optional[int], t_mult: int, autorestart: bool) -> None:
     """ValueError if a cycle a run can reach (within ``REACHABLE_STEPS`` applied
     steps) would be longer than its int32 counter holds."""
     if total_iterations is None or not autorestart or t_mult == 1:

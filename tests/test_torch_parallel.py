@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import keras
-from helpers import gradient_stream
+from helpers import ALGOS, gradient_stream
 from reference import Reference
 
-from keras_adamw import AdamW, NadamW, SGDW
+from keras_adamw import AdamW
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
                                 reason="the PyTorch backend's fast path")
@@ -24,14 +24,6 @@ MUS = {"big_a": 1.0, "s_a": 1.0, "big_b": 0.5, "s_b": 0.5, "s_c": 2.0, "s_d": 2.
 DECAYS = {"big_a": (0.0, 3e-2), "big_b": (1e-3, 2e-2), "s_a": (2e-3, 4e-2),
           "s_b": (0.0, 6e-2), "s_c": (1e-3, 0.0)}  # s_d, s_e: no decay
 
-ALGOS = {
-    "adam": (AdamW, {}, 1e-2, {}),
-    "nadam": (NadamW, {}, 1e-2, {}),
-    "sgd": (SGDW, {}, 5e-2, {}),
-    "sgd_momentum": (SGDW, {"momentum": 0.9}, 5e-2, {"momentum": 0.9}),
-    "sgd_nesterov": (SGDW, {"momentum": 0.9, "nesterov": True}, 5e-2,
-                     {"momentum": 0.9, "nesterov": True}),
-}
 
 
 def _variables(seed=0):
