@@ -18,9 +18,10 @@ TensorFlow's training kernels compute the same arithmetic in one pass:
 
 They are used only where they are that same math: the TensorFlow backend, the base
 class's ``update_step`` being Keras' own (not a subclass's), a dense gradient, and a
-float32/float64 variable. Everything else (other backends, sparse gradients,
-amsgrad, Nadam, float16, a user's optimizer) goes through the base class's
-``keras.ops`` code. The tests compare both paths with the NumPy reference.
+float32/float64 variable. Nadam has no such kernel: its whole-step form below keeps
+Keras' lines and computes their scalars once per step. Everything else (other
+backends, sparse gradients, amsgrad, float16, a user's optimizer) goes through the
+base class's ``keras.ops`` code. The tests compare both paths with the NumPy reference.
 """
 
 import functools
@@ -116,47 +117,55 @@ def _sgd(optimizer, gradient, variable, learning_rate) -> bool:
 
 def step_update_for(optimizer, mixin) -> Optional[Callable]:
     """``update(optimizer, grads, variables, learning_rate) -> bool`` doing a whole
-    applied step with the kernels above, or None. Each per-step scalar is computed
-    once per step, not once per variable (the per-variable path recomputes the bias
-    corrections, the casts and the decay coefficient for every variable):
+    applied step, or None. Each per-step scalar is computed once per step, not once
+    per variable (the per-variable path recomputes the bias corrections, the casts and
+    the decay coefficient for every variable):
 
         t = iterations + 1, beta_1^t, beta_2^t, casts of beta_1, beta_2, epsilon
         lr_mu = eta_t * mu * alpha_t                 once per multiplier mu
         c     = decay_scale [* lr_mu]                once per (mu, l1, l2)
         w    <- w - (c l2) w - (c l1) sign(w)        per variable, w before the step,
                                                      as ResourceApplyGradientDescent
-        w    <- fused Adam / SGD update with lr_mu   per variable
+        w    <- the base update with lr_mu           per variable
 
+    The base update is a fused kernel above (Adam, SGD), or for Nadam its ``keras.ops``
+    lines with the per-step scalars taken out of the per-variable work (``_nadam``).
     Returns False (the caller then takes the per-variable path) inside a distribution
     strategy, for a sparse gradient, or for a variable that is not float32/float64.
     """
-    kernel = fused_update_for(optimizer, mixin)
-    if kernel is None:
+    if keras.backend.backend() != "tensorflow":
         return None
-    return functools.partial(_whole_step, adam=kernel is _adam)
+    kernel = fused_update_for(optimizer, mixin)
+    if kernel is not None:
+        return functools.partial(_whole_step, algorithm="adam" if kernel is _adam else "sgd")
+    if base_update_step(type(optimizer), mixin) is vars(keras.optimizers.Nadam)["update_step"]:
+        return functools.partial(_whole_step, algorithm="nadam")
+    return None
 
 
-def _whole_step(optimizer, grads, variables, learning_rate, *, adam: bool) -> bool:
+def _whole_step(optimizer, grads, variables, learning_rate, *, algorithm: str) -> bool:
     tf = _tf()
     if tf.distribute.has_strategy():
         return False
     values = [v.value if isinstance(v, keras.Variable) else v for v in variables]
     if not all(g is not None and _fusable(g, v) for g, v in zip(grads, values)):
         return False
+    if algorithm == "nadam":
+        _advance_u_product(optimizer)
     settings = optimizer._variable_settings
     scalars, lr_by_mu, decay_by_group = {}, {}, {}
     decay_scale = optimizer._decay_scale.value
     for g, variable, value in zip(grads, variables, values):
         dtype = value.dtype
         if dtype not in scalars:
-            scalars[dtype] = _step_scalars(optimizer, learning_rate, dtype, adam)
+            scalars[dtype] = _STEP_SCALARS[algorithm](optimizer, dtype)
         s = scalars[dtype]
         index = optimizer._get_variable_index(variable)
         setting = settings[index]
         key = (setting.lr_multiplier, dtype)
         if key not in lr_by_mu:
-            lr_by_mu[key] = s["lr"] * setting.lr_multiplier \
-                if setting.lr_multiplier != 1.0 else s["lr"]
+            lr = ops.cast(learning_rate, dtype)
+            lr_by_mu[key] = lr * setting.lr_multiplier if setting.lr_multiplier != 1.0 else lr
         lr = lr_by_mu[key]
         if setting.l1 or setting.l2:
             group = (setting.lr_multiplier, setting.l1, setting.l2, dtype)
@@ -167,36 +176,89 @@ def _whole_step(optimizer, grads, variables, learning_rate, *, adam: bool) -> bo
                 decay_by_group[group] = (c * setting.l1 if setting.l1 else None,
                                          c * setting.l2 if setting.l2 else None)
             _decay(value, *decay_by_group[group])
-        g = ops.cast(g, dtype)
-        if adam:
-            tf.raw_ops.ResourceApplyAdam(
-                var=_handle(value), m=_handle(optimizer._momentums[index]),
-                v=_handle(optimizer._velocities[index]), beta1_power=s["beta1_power"],
-                beta2_power=s["beta2_power"], lr=lr, beta1=s["beta1"], beta2=s["beta2"],
-                epsilon=s["epsilon"], grad=g, use_locking=False, use_nesterov=False)
-        elif optimizer.momentum != 0:
-            tf.raw_ops.ResourceApplyKerasMomentum(
-                var=_handle(value), accum=_handle(optimizer.momentums[index]), lr=lr,
-                grad=g, momentum=s["momentum"], use_locking=False,
-                use_nesterov=bool(optimizer.nesterov))
-        else:
-            tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=lr, delta=g,
-                                                    use_locking=False)
+        _UPDATES[algorithm](optimizer, s, index, value, ops.cast(g, dtype), lr)
     return True
 
 
-def _step_scalars(optimizer, learning_rate, dtype, adam) -> dict:
-    s = {"lr": ops.cast(learning_rate, dtype)}
-    if adam:
-        t = ops.cast(optimizer.iterations + 1, dtype)
-        s["beta1"] = ops.cast(optimizer.beta_1, dtype)
-        s["beta2"] = ops.cast(optimizer.beta_2, dtype)
-        s["epsilon"] = ops.cast(optimizer.epsilon, dtype)
-        s["beta1_power"] = ops.power(s["beta1"], t)
-        s["beta2_power"] = ops.power(s["beta2"], t)
-    elif optimizer.momentum != 0:
-        s["momentum"] = ops.cast(optimizer.momentum, dtype)
+def _adam_scalars(optimizer, dtype) -> dict:
+    t = ops.cast(optimizer.iterations + 1, dtype)
+    s = {"beta1": ops.cast(optimizer.beta_1, dtype), "beta2": ops.cast(optimizer.beta_2, dtype),
+         "epsilon": ops.cast(optimizer.epsilon, dtype)}
+    s["beta1_power"] = ops.power(s["beta1"], t)
+    s["beta2_power"] = ops.power(s["beta2"], t)
     return s
+
+
+def _adam_update(optimizer, s, index, value, g, lr):
+    _tf().raw_ops.ResourceApplyAdam(
+        var=_handle(value), m=_handle(optimizer._momentums[index]),
+        v=_handle(optimizer._velocities[index]), beta1_power=s["beta1_power"],
+        beta2_power=s["beta2_power"], lr=lr, beta1=s["beta1"], beta2=s["beta2"],
+        epsilon=s["epsilon"], grad=g, use_locking=False, use_nesterov=False)
+
+
+def _sgd_scalars(optimizer, dtype) -> dict:
+    return {"momentum": ops.cast(optimizer.momentum, dtype)}
+
+
+def _sgd_update(optimizer, s, index, value, g, lr):
+    raw = _tf().raw_ops
+    if optimizer.momentum != 0:
+        raw.ResourceApplyKerasMomentum(
+            var=_handle(value), accum=_handle(optimizer.momentums[index]), lr=lr, grad=g,
+            momentum=s["momentum"], use_locking=False, use_nesterov=bool(optimizer.nesterov))
+    else:
+        raw.ResourceApplyGradientDescent(var=_handle(value), alpha=lr, delta=g,
+                                         use_locking=False)
+
+
+def _advance_u_product(optimizer):
+    """Keras' ``Nadam._backend_update_step``: u_product <- u_product u_t, once per step."""
+    dtype = optimizer._u_product.dtype
+    t = ops.cast(optimizer.iterations + 1, dtype)
+    optimizer._u_product.assign(
+        optimizer._u_product * optimizer.beta_1 * (1.0 - 0.5 * ops.power(0.96, t)))
+
+
+def _nadam_scalars(optimizer, dtype) -> dict:
+    """Keras' Nadam scalars, once per step (t = iterations + 1; P_t = u_product, which
+    already holds u_t):
+
+        u_t = beta_1 (1 - 0.5 * 0.96^t),  u_{t+1} = beta_1 (1 - 0.5 * 0.96^(t+1))
+        a = u_{t+1} / (1 - P_t u_{t+1}),  b = (1 - u_t) / (1 - P_t)
+        k = sqrt(1 - beta_2^t)
+    """
+    t = ops.cast(optimizer.iterations + 1, dtype)
+    decay = ops.cast(0.96, dtype)
+    beta_1, beta_2 = ops.cast(optimizer.beta_1, dtype), ops.cast(optimizer.beta_2, dtype)
+    u_t = beta_1 * (1.0 - 0.5 * ops.power(decay, t))
+    u_next = beta_1 * (1.0 - 0.5 * ops.power(decay, t + 1.0))
+    u_product = ops.cast(optimizer._u_product, dtype)
+    k = ops.sqrt(1.0 - ops.power(beta_2, t))
+    return {"one_minus_beta1": 1.0 - beta_1, "one_minus_beta2": 1.0 - beta_2,
+            "a_k": u_next / (1.0 - u_product * u_next) * k,
+            "b_k": (1.0 - u_t) / (1.0 - u_product) * k,
+            "epsilon_k": ops.cast(optimizer.epsilon, dtype) * k}
+
+
+def _nadam_update(optimizer, s, index, value, g, lr):
+    """Keras' Nadam lines, m_hat = a m + b g multiplied out by k:
+
+        m <- m + (g - m)(1 - beta_1);  v <- v + (g^2 - v)(1 - beta_2)
+        w <- w - lr (a k m + b k g) / (sqrt(v) + epsilon k)
+
+    which is ``w <- w - lr m_hat / (sqrt(v / (1 - beta_2^t)) + epsilon)``."""
+    m = optimizer._momentums[index].value
+    v = optimizer._velocities[index].value
+    m.assign_add((g - m.read_value()) * s["one_minus_beta1"])
+    v.assign_add((ops.square(g) - v.read_value()) * s["one_minus_beta2"])
+    step = (m.read_value() * (lr * s["a_k"]) + g * (lr * s["b_k"])) / (
+        ops.sqrt(v.read_value()) + s["epsilon_k"])
+    value.assign_sub(step)
+
+
+_STEP_SCALARS = {"adam": _adam_scalars, "sgd": _sgd_scalars, "nadam": _nadam_scalars}
+_UPDATES = {"adam": _adam_update, "sgd": _sgd_update, "nadam": _nadam_update}
 
 
 def _decay(value, l1_coefficient, l2_coefficient):

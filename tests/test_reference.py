@@ -97,6 +97,25 @@ def test_learning_rate_schedule_is_multiplied_by_eta():
         np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("algo", ["adam", "nadam"])
+def test_epsilon_placement_with_gradients_of_its_size(algo):
+    """Gradients of about epsilon's size make sqrt(v_hat) comparable to epsilon, so
+    Keras' epsilon placement (outside the bias correction) shows: the fast paths
+    (TensorFlow's kernels, torch's fused and multi-tensor forms) rescale epsilon,
+    and a wrong rescaling changes these steps by a large factor."""
+    cls, base_kwargs, lr, ref_kwargs = ALGOS[algo]
+    model = two_layer_model()
+    variables = model.trainable_variables
+    ref = Reference(algo, [v.numpy() for v in variables], lr, [1.0, 1.0],
+                    [(0.0, 0.0), (0.0, 0.0)], **ref_kwargs)
+    opt = cls(learning_rate=lr, init_verbose=False, **base_kwargs)
+    for grads in gradient_stream(variables, 10, scale=1e-7):
+        opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
+        ref.step(grads)
+    for v, w in zip(variables, ref.w):
+        np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
+
+
 def test_reference_is_not_trivially_equal():
     """The checks above can fail: the decay and the schedule change the weights."""
     _, decayed = run_both("adam", False, "cycle", steps=12)

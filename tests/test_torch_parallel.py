@@ -32,7 +32,7 @@ def _variables(seed=0):
             for name, shape in SHAPES]
 
 
-def _run(algo, lr_scaled, steps=20):
+def _run(algo, lr_scaled, steps=20, scale=0.5):
     cls, base_kwargs, lr, ref_kwargs = ALGOS[algo]
     variables = _variables()
     names = [name for name, _ in SHAPES]
@@ -44,7 +44,7 @@ def _run(algo, lr_scaled, steps=20):
     opt = cls(learning_rate=lr, weight_decays=DECAYS, lr_multipliers=MUS,
               use_cosine_annealing=True, total_iterations=8, t_mult=2, eta_min=0.05,
               eta_max=1.0, lr_scaled_decay=lr_scaled, init_verbose=False, **base_kwargs)
-    for grads in gradient_stream(variables, steps, scale=0.5):
+    for grads in gradient_stream(variables, steps, scale=scale):
         opt.apply_gradients(zip(grads, variables))
         ref.step(grads)
     for name, v, w in zip(names, variables, ref.w):
@@ -60,6 +60,13 @@ def test_groups_match_reference(algo, lr_scaled):
     tensors, a warm restart: the reference's weights after every step's updates."""
     opt = _run(algo, lr_scaled)
     assert opt._parallel_update is not None
+
+
+@pytest.mark.parametrize("algo", ["adam", "nadam"])
+def test_epsilon_placement_in_fused_and_foreach_forms(algo):
+    """Gradients of about epsilon's size: sqrt(v_hat) is comparable to epsilon, so the
+    rescaled epsilon of the fused and _foreach forms must be Keras' exactly."""
+    _run(algo, lr_scaled=False, scale=1e-7)
 
 
 def _spy(monkeypatch, module, names):

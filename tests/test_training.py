@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras
-from helpers import assert_same, compiled, fit, gradient_stream, two_layer_model
+from helpers import ALGOS, assert_same, compiled, fit, gradient_stream, two_layer_model
 from reference import Reference
 
 from keras_adamw import AdamW, SGDW
@@ -187,36 +187,50 @@ def test_fused_kernels_only_where_they_are_keras_math():
     assert chosen(decoupled(MyAdam)(init_verbose=False)) is None
 
 
-@pytest.mark.parametrize("cls, kernel, kwargs", [
-    (AdamW, "ResourceApplyAdam", {}),
-    (SGDW, "ResourceApplyKerasMomentum", {"momentum": 0.9}),
+@pytest.mark.parametrize("algo, kernel", [
+    ("adam", "ResourceApplyAdam"),
+    ("sgd_momentum", "ResourceApplyKerasMomentum"),
+    ("nadam", None),  # Keras' lines, the scalars once per step
 ])
-def test_tensorflow_whole_step_path_is_taken(cls, kernel, kwargs, monkeypatch):
-    """One fused kernel per variable and step, the per-variable update_step never
-    called, and the reference result (fused.py's whole-step path)."""
+def test_tensorflow_whole_step_path_is_taken(algo, kernel, monkeypatch):
+    """One whole-step update (and fused kernel) per variable and step, the per-variable
+    update_step never called, and the reference result (fused.py's whole-step path)."""
+    from keras_adamw import fused
+    from keras_adamw.decoupled import DecoupledWeightDecay
+
     model = two_layer_model()
     variables = model.trainable_variables
-    calls = {"n": 0}
-    real = getattr(tf.raw_ops, kernel)
+    calls = {"update": 0, "kernel": 0}
+    name = "sgd" if algo.startswith("sgd") else algo
+    update = fused._UPDATES[name]
 
-    def counting(**kw):
-        calls["n"] += 1
-        return real(**kw)
+    def counting_update(*args):
+        calls["update"] += 1
+        return update(*args)
 
     def refuse(*args, **kw):
         raise AssertionError("the per-variable update_step was called")
 
-    monkeypatch.setattr(tf.raw_ops, kernel, counting)
-    from keras_adamw.decoupled import DecoupledWeightDecay
+    monkeypatch.setitem(fused._UPDATES, name, counting_update)
+    if kernel is not None:
+        real = getattr(tf.raw_ops, kernel)
 
+        def counting_kernel(**kw):
+            calls["kernel"] += 1
+            return real(**kw)
+
+        monkeypatch.setattr(tf.raw_ops, kernel, counting_kernel)
     monkeypatch.setattr(DecoupledWeightDecay, "update_step", refuse)  # our per-variable step
+    cls, kwargs, _, ref_kwargs = ALGOS[algo]
     opt = cls(learning_rate=1e-2, weight_decays={"a": (1e-3, 0.05)}, lr_multipliers={"b": 0.5},
-              init_verbose=False, **kwargs)
-    ref = Reference("adam" if cls is AdamW else "sgd", [v.numpy() for v in variables], 1e-2,
-                    [1.0, 0.5], [(1e-3, 0.05), (0.0, 0.0)], **kwargs)
-    for grads in gradient_stream(variables, 4):
+              use_cosine_annealing=True, total_iterations=3, init_verbose=False, **kwargs)
+    ref = Reference(name, [v.numpy() for v in variables], 1e-2, [1.0, 0.5],
+                    [(1e-3, 0.05), (0.0, 0.0)], annealing=True, total_iterations=3,
+                    norm="cycle", **ref_kwargs)
+    for grads in gradient_stream(variables, 5):
         opt.apply_gradients(zip(grads, variables))
         ref.step(grads)
-    assert calls["n"] == 4 * len(variables)
+    assert calls["update"] == 5 * len(variables)
+    assert calls["kernel"] == (5 * len(variables) if kernel else 0)
     for v, w in zip(variables, ref.w):
         np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
