@@ -243,6 +243,67 @@ def bench_scaling(args, rows):
               f"(CPU {r['cpu_ratio']:.3f})", flush=True)
 
 
+def _floor_tensorflow(sizes):
+    """TensorFlow without XLA, the least any Adam step does: one read of each
+    variable it must update (w, m, v), one element kept, nothing written. What
+    this costs per variable is TensorFlow's per-variable price (each variable is a
+    captured resource the function call resolves), paid by every optimizer."""
+    import tensorflow as tf
+
+    opt = ours("AdamW", False)
+    vs, _ = variables(sizes)
+    opt.build(vs)
+
+    @tf.function
+    def touch():
+        return tf.add_n([w.value.read_value()[0] + m.value.read_value()[0]
+                         + v.value.read_value()[0]
+                         for w, m, v in zip(vs, opt._momentums, opt._velocities)])
+
+    touch()
+    return touch
+
+
+def _floor_torch(name, sizes):
+    """PyTorch, the fastest update torch has for the base math alone, without any
+    decay: its fused kernel, on every variable (for SGD: ``_fused_sgd_`` with Keras'
+    momentum form, as torch_parallel.py calls it)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    w, g, m, v = ([torch.from_numpy(rng.normal(size=(n,)).astype("float32")) for n in sizes]
+                  for _ in range(4))
+    step = [torch.ones(())] * len(sizes)
+    if name == "SGDW":
+        return lambda: torch._fused_sgd_(w, g, m, weight_decay=0.0, momentum=0.9, lr=-1.0,
+                                         dampening=1.0 + LR, nesterov=False, maximize=False,
+                                         is_first_step=False)
+    return lambda: torch._fused_adam_(w, g, m, v, [], step, lr=LR, beta1=0.9, beta2=0.999,
+                                      weight_decay=0.0, eps=1e-7, amsgrad=False,
+                                      maximize=False)
+
+
+def bench_floors(args, rows):
+    """Lower bounds that are not ours to remove, each against the built-in step."""
+    cases = []
+    if BACKEND == "tensorflow":
+        cases.append(("AdamW", [2_000] * 1000, "read w, m, v of each variable",
+                      lambda sizes: _floor_tensorflow(sizes)))
+    elif BACKEND == "torch":
+        for name in ("SGDW", "AdamW"):
+            cases.append((name, [1_000_000] * 4, "torch's fused kernel alone, no decay",
+                          lambda sizes, name=name: _floor_torch(name, sizes)))
+    for name, sizes, what, make in cases:
+        floor = make(sizes)
+        fb = step_function(builtin(name, False), sizes, False)
+        r = interleaved(floor, fb, args.rounds, args.steps)
+        r.update(kind="floor", optimizer=name, what=what, variables=len(sizes),
+                 params=sum(sizes))
+        rows.append(r)
+        print(f"floor    {name:6s} {len(sizes)} x {sizes[0]}: {what}: {r['ours_ms']:.2f} ms, "
+              f"built-in step {r['builtin_ms']:.2f} ms, ratio {r['ratio']:.3f}", flush=True)
+
+
 def _cnn():
     inp = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(16, 3, activation="relu")(inp)
@@ -330,7 +391,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--only", default="steps,fit,memory,scaling")
+    parser.add_argument("--only", default="steps,fit,memory,scaling,floors")
     parser.add_argument("--out", default=os.path.join(HERE, "out"),
                         help="folder for results_<backend>.json/.md (default: benchmarks/out)")
     parser.add_argument("--update", action="store_true",
@@ -354,6 +415,8 @@ def main():
         bench_steps(args, rows)
     if "scaling" in only:
         bench_scaling(args, rows)
+    if "floors" in only:
+        bench_floors(args, rows)
     if "fit" in only:
         bench_fit(args, rows)
     elapsed = time.perf_counter() - start
@@ -404,6 +467,16 @@ def markdown(info, rows, args) -> str:
             out.append(f"| {r['variables']} variables | {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} "
                        f"| {r['ratio']:.3f} ({low:.2f}-{high:.2f}) | {r['cpu_ratio']:.3f} "
                        f"| {r['ours_us_per_variable']:.1f} | {r['builtin_us_per_variable']:.1f} |")
+        out.append("")
+    floors = [r for r in rows if r["kind"] == "floor"]
+    if floors:
+        out += ["| floor: what no optimizer step goes below | variables | floor ms "
+                "| built-in step ms | floor / built-in (95% CI) |", "|---|---|---|---|---|"]
+        for r in floors:
+            low, high = r["ratio_ci95"]
+            out.append(f"| {r['optimizer']}: {r['what']} | {r['variables']} x "
+                       f"{r['params'] // r['variables']:,} | {r['ours_ms']:.2f} "
+                       f"| {r['builtin_ms']:.2f} | {r['ratio']:.3f} ({low:.2f}-{high:.2f}) |")
         out.append("")
     fits = [r for r in rows if r["kind"] == "fit"]
     if fits:

@@ -386,9 +386,10 @@ class DecoupledCore:
         self._cycle = (create("cycle", 0, "int")
                        if self.use_cosine_annealing and self._shape.needs_cycle_index else None)
 
-    def _schedule_state(self):
-        """(t_cur, T_i, i) as values for this step."""
-        value = self._read_state
+    def _schedule_state(self, as_numbers: bool = False):
+        """(t_cur, T_i, i) as values for this step: tensors, or Python ints when
+        ``as_numbers`` (eager PyTorch, where each scalar op is a kernel launch)."""
+        value = _read_int if as_numbers else self._read_state
         cycle = value(self._cycle) if self._cycle is not None else 0
         return value(self.t_cur), value(self._cycle_length), cycle
 
@@ -396,6 +397,9 @@ class DecoupledCore:
         """Once per applied step, before any variable: eta_t, and the decay scale c
         into its optimizer variable. Returns eta_t (float32)."""
         eta, c = self._step_scalars(t_cur, cycle_length, cycle)
+        if isinstance(c, float):  # Python numbers in (see _schedule_state)
+            self._decay_scale.assign(c)
+            return eta
         self._decay_scale.assign(ops.cast(c, "float32"))
         return ops.cast(eta, "float32")
 
@@ -404,10 +408,11 @@ class DecoupledCore:
         when the cycle is over (``schedule.advance``)."""
         t_next, cycle_next, index_next = schedule.advance(
             t_cur, cycle_length, self.t_mult, self.autorestart, cycle)
-        self.t_cur.assign(ops.cast(t_next, self.t_cur.dtype))
-        self._cycle_length.assign(ops.cast(cycle_next, self._cycle_length.dtype))
-        if self._cycle is not None:
-            self._cycle.assign(ops.cast(index_next, self._cycle.dtype))
+        for variable, value in ((self.t_cur, t_next), (self._cycle_length, cycle_next),
+                                (self._cycle, index_next)):
+            if variable is not None:
+                variable.assign(value if isinstance(value, int)
+                                else ops.cast(value, variable.dtype))
 
     @property
     def eta_t(self):
@@ -520,6 +525,10 @@ def _layer_class(config_name: str):
         raise ValueError(f"`exclude_from_weight_decay`: no layer class {name!r} (from "
                          f"{config_name!r}); give the class itself.")
     return found
+
+
+def _read_int(variable) -> int:
+    return int(ops.convert_to_numpy(variable))
 
 
 def _path(variable) -> str:

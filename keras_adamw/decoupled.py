@@ -80,7 +80,8 @@ class DecoupledWeightDecay(DecoupledCore):
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One applied step: eta_t once, every variable's update, then t_cur += 1."""
-        state = self._schedule_state()
+        state = self._schedule_state(
+            as_numbers=self._parallel_update is not None and torch_parallel.runs_eagerly())
         eta = self._begin_step(*state)
         if self.use_cosine_annealing:
             learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), eta)

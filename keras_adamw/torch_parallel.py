@@ -99,6 +99,18 @@ def parallel_update_for(optimizer, mixin) -> Optional[Callable]:
                              lr_groups=lr_groups)
 
 
+def runs_eagerly() -> bool:
+    """The torch backend outside ``torch.compile`` and stateless scopes: there the step
+    reads its schedule state as Python numbers (core._schedule_state), so the schedule
+    arithmetic costs no kernel launches."""
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+
+    return not torch.compiler.is_compiling() and not in_stateless_scope()
+
+
 def _groups(settings, variables):
     """Index lists in build order, fixed at build:
     ``[(mu, l1, l2, [i])]`` for the decayed variables, one per (mu, l1, l2, dtype), and
@@ -128,9 +140,8 @@ def _tensors(keras_variables) -> list:
 def _parallel_step(opt, grads, variables, learning_rate, *, update, decay_groups,
                    lr_groups) -> bool:
     import torch
-    from keras.src.backend.common.stateless_scope import in_stateless_scope
 
-    if torch.compiler.is_compiling() or in_stateless_scope():
+    if not runs_eagerly():
         return False
     built = opt._trainable_variables
     grads = [g if isinstance(g, torch.Tensor) else ops.convert_to_tensor(g) for g in grads]
