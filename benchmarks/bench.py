@@ -304,6 +304,52 @@ def bench_floors(args, rows):
               f"built-in step {r['builtin_ms']:.2f} ms, ratio {r['ratio']:.3f}", flush=True)
 
 
+def _compiled_ops(optimizer, sizes) -> dict:
+    """Instruction counts of the optimized XLA program of one step (TensorFlow with
+    jit_compile, or JAX): what the compiled step does, free of timing noise."""
+    import collections
+    import re
+
+    vs, grads = variables(sizes)
+    optimizer.build(vs)
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(jit_compile=True)
+        def step():
+            optimizer.apply_gradients(zip(grads, vs))
+
+        text = step.experimental_get_compiler_ir()(stage="optimized_hlo")
+    else:
+        import jax
+
+        text = jax.jit(optimizer.stateless_apply, donate_argnums=(0, 2)).lower(
+            [v.value for v in optimizer.variables], grads, [v.value for v in vs]
+        ).compile().as_text()
+    entry = text[text.index("ENTRY"):]
+    return collections.Counter(re.findall(r"= \S+ (\w[\w-]*)\(", entry))
+
+
+def bench_programs(args, rows):
+    """With XLA: the compiled programs of our step and the built-in's, compared by
+    instruction counts (fusions are the kernels that run)."""
+    if BACKEND == "torch":
+        return
+    sizes = [10_000] * 200
+    variants = {"plain": (False, 0), "restarts, 3 groups": (True, 1)}
+    for variant, (restarts, groups) in variants.items():
+        for name in OURS:
+            a = _compiled_ops(ours(name, restarts, groups and len(sizes)), sizes)
+            b = _compiled_ops(builtin(name, restarts), sizes)
+            r = dict(kind="program", optimizer=name, variant=variant, variables=len(sizes),
+                     ours_fusions=a["fusion"], builtin_fusions=b["fusion"],
+                     ours_instructions=sum(a.values()), builtin_instructions=sum(b.values()))
+            rows.append(r)
+            print(f"program  {name:6s} {variant:18s}: fusions ours {r['ours_fusions']}, "
+                  f"built-in {r['builtin_fusions']}; instructions {r['ours_instructions']} vs "
+                  f"{r['builtin_instructions']}", flush=True)
+
+
 def _cnn():
     inp = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(16, 3, activation="relu")(inp)
@@ -391,7 +437,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--only", default="steps,fit,memory,scaling,floors")
+    parser.add_argument("--only", default="steps,fit,memory,scaling,floors,programs")
     parser.add_argument("--out", default=os.path.join(HERE, "out"),
                         help="folder for results_<backend>.json/.md (default: benchmarks/out)")
     parser.add_argument("--update", action="store_true",
@@ -417,6 +463,8 @@ def main():
         bench_scaling(args, rows)
     if "floors" in only:
         bench_floors(args, rows)
+    if "programs" in only:
+        bench_programs(args, rows)
     if "fit" in only:
         bench_fit(args, rows)
     elapsed = time.perf_counter() - start
@@ -477,6 +525,16 @@ def markdown(info, rows, args) -> str:
             out.append(f"| {r['optimizer']}: {r['what']} | {r['variables']} x "
                        f"{r['params'] // r['variables']:,} | {r['ours_ms']:.2f} "
                        f"| {r['builtin_ms']:.2f} | {r['ratio']:.3f} ({low:.2f}-{high:.2f}) |")
+        out.append("")
+    programs = [r for r in rows if r["kind"] == "program"]
+    if programs:
+        out += ["| compiled step (XLA), 200 x 10,000 | variant | keras_adamw fusions "
+                "| built-in fusions | keras_adamw instructions | built-in instructions |",
+                "|---|---|---|---|---|---|"]
+        for r in programs:
+            out.append(f"| {r['optimizer']} | {r['variant']} | {r['ours_fusions']} "
+                       f"| {r['builtin_fusions']} | {r['ours_instructions']} "
+                       f"| {r['builtin_instructions']} |")
         out.append("")
     fits = [r for r in rows if r["kind"] == "fit"]
     if fits:
