@@ -74,9 +74,10 @@ class DecoupledWeightDecay(DecoupledCore):
         super().build(variables)
         self._resolve_variables(variables)
         self._fused_update = fused.fused_update_for(self, DecoupledWeightDecay)
-        self._parallel_update = (  # a whole-step fast path, or None
-            torch_parallel.parallel_update_for(self, DecoupledWeightDecay)
-            or fused.step_update_for(self, DecoupledWeightDecay))
+        if fused.whole_step_allowed(type(self), DecoupledWeightDecay):
+            self._parallel_update = (  # a whole-step fast path, or None
+                torch_parallel.parallel_update_for(self, DecoupledWeightDecay)
+                or fused.step_update_for(self, DecoupledWeightDecay))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One applied step: eta_t once, every variable's update, then t_cur += 1."""

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 from ._keras import keras, ops
 
-__all__ = ["fused_update_for", "step_update_for"]
+__all__ = ["fused_update_for", "step_update_for", "whole_step_allowed"]
 
 
 def base_update_step(cls, mixin):
@@ -39,6 +39,21 @@ def base_update_step(cls, mixin):
         if "update_step" in vars(klass):
             return vars(klass)["update_step"]
     return None
+
+
+def whole_step_allowed(cls, mixin) -> bool:
+    """Whether a whole-step path (``step_update_for`` below, torch_parallel.py) may
+    replace the per-variable calls: only when no class before ``mixin`` overrides
+    ``update_step`` (a subclass of AdamW with its own step), and the base's
+    ``_backend_update_step`` is Keras' own (a user's override of it, such as a
+    gradient hook, must run)."""
+    if cls.update_step is not vars(mixin)["update_step"]:
+        return False
+    mro = cls.__mro__
+    for klass in mro[mro.index(mixin) + 1:]:
+        if "_backend_update_step" in vars(klass):
+            return vars(klass)["_backend_update_step"].__module__.startswith("keras.")
+    return True
 
 
 def fused_update_for(optimizer, mixin) -> Optional[Callable]:

@@ -89,9 +89,9 @@ def fit(model, epochs, **kwargs):
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, **kwargs)
 
 
-def assert_same(a, b):
+def assert_same(a, b, rtol=1e-6, atol=1e-7):
     for va, vb in zip(a.trainable_variables, b.trainable_variables):
-        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=rtol, atol=atol)
     assert int(a.optimizer.t_cur.numpy()) == int(b.optimizer.t_cur.numpy())
     assert int(a.optimizer.iterations.numpy()) == int(b.optimizer.iterations.numpy())
 

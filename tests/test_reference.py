@@ -9,7 +9,7 @@ import keras
 from helpers import ALGOS, DECAYS, MUS, STEPS, T0, T_MULT, gradient_stream, two_layer_model
 from reference import Reference, sgdr_multiplier
 
-from keras_adamw import AdamW, NadamW, SGDW
+from keras_adamw import AdamW, NadamW, SGDW, decoupled
 
 
 
@@ -188,6 +188,52 @@ def test_base_arguments_keep_their_meaning(base_cls, cls, kwargs):
         # TensorFlow's fused kernels (keras_adamw/fused.py), on torch Keras' own
         # classes use fused torch kernels; values here are O(1).
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+class _HalfStep:
+    """A subclass's own update_step: half the learning rate."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(gradient, variable, learning_rate * 0.5)
+
+
+class _ShiftedGradients:
+    """A base class's own _backend_update_step (a gradient hook): g + 0.3."""
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        grads = [keras.ops.add(g, 0.3) for g in grads]
+        super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+
+@pytest.mark.parametrize("base_cls, cls, kwargs", [
+    (keras.optimizers.Adam, AdamW, {}),
+    (keras.optimizers.Nadam, NadamW, {}),
+    (keras.optimizers.SGD, SGDW, {"momentum": 0.9}),
+])
+@pytest.mark.parametrize("override", ["update_step of a W subclass",
+                                      "_backend_update_step of the base"])
+def test_overridden_steps_run_instead_of_the_fast_paths(base_cls, cls, kwargs, override):
+    """The whole-step fast paths (TensorFlow's fused.py, torch_parallel.py) replace the
+    per-variable calls only under Keras' own step code: a user's override runs, and
+    the result (no decay) equals the same override on Keras' class."""
+    if override.startswith("update_step"):
+        ours = type("HalfW", (_HalfStep, cls), {})
+        theirs = type("Half", (_HalfStep, base_cls), {})
+    else:
+        theirs = type("Shifted", (_ShiftedGradients, base_cls), {})
+        ours = decoupled(theirs)
+    trajectories = []
+    for make in (theirs, lambda **kw: ours(init_verbose=False, **kw)):
+        model = two_layer_model()
+        variables = model.trainable_variables
+        opt = make(learning_rate=1e-2, **kwargs)
+        for grads in gradient_stream(variables, 6):
+            opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
+        trajectories.append([v.numpy() for v in variables])
+    plain = two_layer_model().trainable_variables
+    for a, b, w0 in zip(*trajectories, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        assert np.abs(a - w0.numpy()).max() > 1e-3  # the steps did move the weights
 
 
 def test_gradient_accumulation_advances_t_cur_per_real_update():

@@ -1,4 +1,6 @@
-"""XLA, gradient accumulation, mixed precision and sparse gradients."""
+"""XLA, gradient accumulation, mixed precision and sparse gradients. The tests of
+TensorFlow's own machinery (IndexedSlices, its fused kernels) skip on the other
+backends."""
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ from reference import Reference
 from keras_adamw import AdamW, SGDW
 
 tf = pytest.importorskip("tensorflow")
+tensorflow_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                     reason="TensorFlow's IndexedSlices and kernels")
 
 
 def test_jit_compile_gives_the_same_trajectory():
@@ -19,7 +23,10 @@ def test_jit_compile_gives_the_same_trajectory():
         model.compile(model.optimizer, loss="mse", jit_compile=jit)
         fit(model, 5)
         runs.append(model)
-    assert_same(*runs)
+    if keras.backend.backend() == "tensorflow":
+        assert_same(*runs)
+    else:  # torch.compile takes the per-variable path, eager the multi-tensor one
+        assert_same(*runs, rtol=1e-5, atol=1e-6)
 
 
 def test_gradient_accumulation_decays_once_per_real_update():
@@ -115,6 +122,7 @@ def _embedding_model(seed=0):
     return keras.Model(inp, out)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("cls, kwargs", [(SGDW, {}), (SGDW, {"momentum": 0.9}), (AdamW, {})])
 def test_sparse_gradients_match_their_dense_equivalent(cls, kwargs):
     """IndexedSlices (what an Embedding gives on TensorFlow) update exactly like the
@@ -137,6 +145,7 @@ def test_sparse_gradients_match_their_dense_equivalent(cls, kwargs):
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=2e-6)
 
 
+@tensorflow_only
 def test_sparse_gradients_match_reference():
     (table,) = [v for v in _embedding_model().trainable_variables if "embed" in v.path]
     ref = Reference("sgd", [table.numpy()], 0.1, [0.5], [(1e-3, 0.05)], annealing=True,
@@ -156,6 +165,7 @@ def test_sparse_gradients_match_reference():
     np.testing.assert_allclose(table.numpy(), ref.w[0], rtol=1e-5, atol=1e-7)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("cls", [SGDW, AdamW])
 def test_embedding_model_fit_with_sparse_gradients(cls):
     model = _embedding_model()
@@ -167,6 +177,7 @@ def test_embedding_model_fit_with_sparse_gradients(cls):
     assert int(model.optimizer.t_cur.numpy()) == 8
 
 
+@tensorflow_only
 def test_fused_kernels_only_where_they_are_keras_math():
     from keras_adamw import NadamW, decoupled, fused
 
@@ -187,6 +198,7 @@ def test_fused_kernels_only_where_they_are_keras_math():
     assert chosen(decoupled(MyAdam)(init_verbose=False)) is None
 
 
+@tensorflow_only
 @pytest.mark.parametrize("algo, kernel", [
     ("adam", "ResourceApplyAdam"),
     ("sgd_momentum", "ResourceApplyKerasMomentum"),
