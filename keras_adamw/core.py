@@ -395,7 +395,8 @@ class DecoupledCore:
 
     def _begin_step(self, t_cur, cycle_length, cycle=0):
         """Once per applied step, before any variable: eta_t, and the decay scale c
-        into its optimizer variable. Returns eta_t (float32)."""
+        into its optimizer variable. Returns eta_t: a float32 tensor, or a float for
+        Python numbers in."""
         eta, c = self._step_scalars(t_cur, cycle_length, cycle)
         if isinstance(c, float):  # Python numbers in (see _schedule_state)
             self._decay_scale.assign(c)
