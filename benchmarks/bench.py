@@ -1,4 +1,5 @@
-"""keras_adamw vs the Keras 3 built-ins: step time, bandwidth, fit, memory, scaling.
+"""keras_adamw vs the Keras 3 built-ins: step time, bandwidth, scaling, floors, XLA
+programs, fit, memory.
 
     python benchmarks/bench.py                       # all three backends, one process each
     python benchmarks/bench.py --backend torch       # one backend
@@ -10,7 +11,7 @@ Results go to benchmarks/out/ (git-ignored): results_<backend>.json and .md. Wit
 
 Every comparison measures both sides interleaved in one process (A B, B A, ...),
 several rounds, and reports the median of the per-round time ratios
-(keras_adamw / built-in) with the min-max spread. The built-in is configured for the
+(keras_adamw / built-in) with its 95% bootstrap interval. The built-in is configured for the
 same arithmetic: ``lr_scaled_decay=True`` against Keras' ``weight_decay``, and our
 cosine restarts against a ``CosineDecayRestarts`` learning rate. The "3 groups" rows
 give our optimizer lr multipliers 1, 0.5 and 2 on every third variable (and restarts);
@@ -45,6 +46,7 @@ import keras_adamw  # noqa: E402
 from keras_adamw import AdamW, NadamW, SGDW  # noqa: E402
 
 LR, WD, T0 = 1e-3, 1e-2, 50
+SECTIONS = ("steps", "scaling", "floors", "programs", "fit", "memory")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 OURS = {"AdamW": AdamW, "NadamW": NadamW, "SGDW": SGDW}
@@ -234,7 +236,7 @@ def bench_scaling(args, rows):
         fa = step_function(ours("AdamW", False), sizes, jit)
         fb = step_function(builtin("AdamW", False), sizes, jit)
         r = interleaved(fa, fb, args.rounds, max(3, args.steps // 2))
-        r.update(kind="scaling", optimizer="AdamW", variables=count, params=total, jit=False)
+        r.update(kind="scaling", optimizer="AdamW", variables=count, params=total, jit=jit)
         r["ours_us_per_variable"] = 1e3 * r["ours_ms"] / count
         r["builtin_us_per_variable"] = 1e3 * r["builtin_ms"] / count
         rows.append(r)
@@ -437,7 +439,8 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--only", default="steps,fit,memory,scaling,floors,programs")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help="comma-separated sections: " + ", ".join(SECTIONS))
     parser.add_argument("--out", default=os.path.join(HERE, "out"),
                         help="folder for results_<backend>.json/.md (default: benchmarks/out)")
     parser.add_argument("--update", action="store_true",
@@ -452,6 +455,8 @@ def main():
     args.rounds = args.rounds or (3 if args.quick else 15)
     args.steps = args.steps or (5 if args.quick else 5)
     only = set(args.only.split(","))
+    if only - set(SECTIONS):
+        parser.error(f"--only: unknown {sorted(only - set(SECTIONS))}; choose from {SECTIONS}")
     rows, start = [], time.perf_counter()
     info = machine()
     print(json.dumps(info))
@@ -488,7 +493,8 @@ def markdown(info, rows, args) -> str:
     out = [f"### {backend} backend", "",
            f"Measured on {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
            f"{backend} {info[info['backend']]}, Keras {info['keras']}, keras_adamw "
-           f"{info['keras_adamw']}; {args.rounds} interleaved rounds of {args.steps} steps. "
+           f"{info['keras_adamw']}; {args.rounds} interleaved rounds of {args.steps} steps "
+           f"(scaling: {max(3, args.steps // 2)} steps; fit: one epoch of 8 steps). "
            "Ratio = keras_adamw time / built-in time: the median of the per-round wall-time "
            "ratios with its 95% bootstrap interval, and the median per-round ratio of process "
            "CPU time (which leaves out time taken by the VM's neighbours).", ""]

@@ -19,9 +19,13 @@ TensorFlow's training kernels compute the same arithmetic in one pass:
 They are used only where they are that same math: the TensorFlow backend, the base
 class's ``update_step`` being Keras' own (not a subclass's), a dense gradient, and a
 float32/float64 variable. Nadam has no such kernel: its whole-step form below keeps
-Keras' lines and computes their scalars once per step. Everything else (other
-backends, sparse gradients, amsgrad, float16, a user's optimizer) goes through the
-base class's ``keras.ops`` code. The tests compare both paths with the NumPy reference.
+Keras' lines and computes their scalars once per step. The whole-step path replaces
+the per-variable calls only under Keras' own step code (``whole_step_allowed``: no
+subclass overriding ``update_step``, no override of the base's
+``_backend_update_step``). On TensorFlow everything else (sparse gradients, amsgrad,
+float16, a user's optimizer) goes through the base class's ``keras.ops`` code; the
+PyTorch backend has its own multi-tensor path (torch_parallel.py). The tests compare
+every path with the NumPy reference.
 """
 
 import functools

@@ -23,8 +23,8 @@ is the base class's math, written with as few passes over memory as it allows
   ``GRAIN_SIZE`` elements:
   ``w <- w - lr sqrt(1 - beta_2^t) / (1 - beta_1^t) m / (sqrt(v) + eps)`` is torch's
   ``w <- w - lr / (1 - beta_1^t) m / (sqrt(v) / sqrt(1 - beta_2^t) + eps')`` with
-  eps' = eps / sqrt(1 - beta_2^t) (Keras puts epsilon outside the bias correction,
-  torch inside); m, v as in Keras: m <- m + (g - m)(1 - beta_1),
+  eps' = eps / sqrt(1 - beta_2^t) (Keras scales epsilon with the bias correction,
+  torch adds it to the corrected sqrt(v)); m, v as in Keras: m <- m + (g - m)(1 - beta_1),
   v <- beta_2 v + (1 - beta_2) g^2. Smaller tensors: six ``_foreach`` passes, m and v
   as above, then w <- w - alpha m / (sqrt(v) + eps), alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)
   (Keras' own form; its parallel Adam takes ten passes).
@@ -34,7 +34,7 @@ is the base class's math, written with as few passes over memory as it allows
   ``b <- momentum b + (1 - dampening) g; w <- w - lr' b`` with dampening = 1 + lr
   and lr' = -1 (the momentum slot keeps Keras' meaning, so checkpoints and a change
   of learning rate behave as in Keras; torch's own SGD keeps an lr-free buffer).
-* Nadam, seven ``torch._foreach_*`` passes instead of Keras' seventeen, with
+* Nadam, seven ``torch._foreach_*`` passes instead of Keras' sixteen, with
   u_t = beta_1 (1 - 0.5 * 0.96^t), u_{t+1} likewise, P_t = u_product * u_t (stored),
   a = u_{t+1} / (1 - P_t u_{t+1}), b = (1 - u_t) / (1 - P_t), k = sqrt(1 - beta_2^t):
 
@@ -45,11 +45,13 @@ is the base class's math, written with as few passes over memory as it allows
   m_hat = a m + b g, multiplied out.
 * SGD with Nesterov momentum or without momentum: Keras' own torch parallel update.
 
-Taken only where it is that math: the torch backend outside ``torch.compile``, a
-base class whose ``update_step`` is Keras' own Adam, Nadam or SGD (not a subclass's
-override), no amsgrad, float32/float64 variables. Everything else keeps the
-per-variable path. No per-step state lives in Python attributes: the groups are fixed
-at build, the schedule scalars are optimizer variables, read once per step.
+Taken only where it is that math: the torch backend outside ``torch.compile`` and
+stateless scopes (``runs_eagerly``), a base class whose ``update_step`` is Keras' own
+Adam, Nadam or SGD, no override of the step by a subclass or of the base's
+``_backend_update_step`` (``fused.whole_step_allowed``), no amsgrad, float32/float64
+variables. Everything else keeps the per-variable path. No per-step state lives in
+Python attributes: the groups are fixed at build, the schedule state is optimizer
+variables, read once per step (as Python numbers: no scalar kernel launches).
 """
 
 import functools
