@@ -487,6 +487,28 @@ def main():
         print(f"wrote {base}.json and .md ({elapsed:.0f} s)")
 
 
+def _table(rows, kind, header, cells) -> list:
+    """Markdown lines of one table: the rows of ``kind``, one line each from
+    ``cells(row)``, then a blank line; nothing when there are none."""
+    chosen = [r for r in rows if r["kind"] == kind]
+    if not chosen:
+        return []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in chosen]
+    return lines + [""]
+
+
+def _ci(r, bold: bool = False) -> str:
+    """The median ratio (in bold for the step tables) and its 95% interval."""
+    low, high = r["ratio_ci95"]
+    ratio = f"**{r['ratio']:.3f}**" if bold else f"{r['ratio']:.3f}"
+    return f"{ratio} ({low:.2f}-{high:.2f})"
+
+
+def _shape(r) -> str:
+    return f"{r['variables']} x {r['params'] // r['variables']:,}"
+
+
 def markdown(info, rows, args) -> str:
     """The README's tables, from the rows."""
     backend = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[info["backend"]]
@@ -498,69 +520,42 @@ def markdown(info, rows, args) -> str:
            "Ratio = keras_adamw time / built-in time: the median of the per-round wall-time "
            "ratios with its 95% bootstrap interval, and the median per-round ratio of process "
            "CPU time (which leaves out time taken by the VM's neighbours).", ""]
-    steps = [r for r in rows if r["kind"] == "step"]
-    if steps:
-        out += ["| optimizer | variables | jit | variant | keras_adamw ms | built-in ms "
-                "| ratio (95% CI) | CPU ratio | keras_adamw GB/s | % of copy GB/s |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in steps:
-            low, high = r["ratio_ci95"]
-            out.append(f"| {r['optimizer']} | {r['variables']} x {r['params'] // r['variables']:,} "
-                       f"| {'on' if r['jit'] else 'off'} | {r['variant']} "
-                       f"| {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} | **{r['ratio']:.3f}** "
-                       f"({low:.2f}-{high:.2f}) | {r['cpu_ratio']:.3f} | {r['ours_GBps']:.1f} "
-                       f"| {r['ours_percent_of_copy']:.0f}% of {r['copy_GBps']:.0f} |")
-        out.append("")
-    scaling = [r for r in rows if r["kind"] == "scaling"]
-    if scaling:
-        out += ["| AdamW, 2M parameters in | keras_adamw ms | built-in ms | ratio (95% CI) "
-                "| CPU ratio | keras_adamw us/variable | built-in us/variable |",
-                "|---|---|---|---|---|---|---|"]
-        for r in scaling:
-            low, high = r["ratio_ci95"]
-            out.append(f"| {r['variables']} variables | {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} "
-                       f"| {r['ratio']:.3f} ({low:.2f}-{high:.2f}) | {r['cpu_ratio']:.3f} "
-                       f"| {r['ours_us_per_variable']:.1f} | {r['builtin_us_per_variable']:.1f} |")
-        out.append("")
-    floors = [r for r in rows if r["kind"] == "floor"]
-    if floors:
-        out += ["| floor: what no optimizer step goes below | variables | floor ms "
-                "| built-in step ms | floor / built-in (95% CI) |", "|---|---|---|---|---|"]
-        for r in floors:
-            low, high = r["ratio_ci95"]
-            out.append(f"| {r['optimizer']}: {r['what']} | {r['variables']} x "
-                       f"{r['params'] // r['variables']:,} | {r['ours_ms']:.2f} "
-                       f"| {r['builtin_ms']:.2f} | {r['ratio']:.3f} ({low:.2f}-{high:.2f}) |")
-        out.append("")
-    programs = [r for r in rows if r["kind"] == "program"]
-    if programs:
-        out += ["| compiled step (XLA), 200 x 10,000 | variant | keras_adamw fusions "
-                "| built-in fusions | keras_adamw instructions | built-in instructions |",
-                "|---|---|---|---|---|---|"]
-        for r in programs:
-            out.append(f"| {r['optimizer']} | {r['variant']} | {r['ours_fusions']} "
-                       f"| {r['builtin_fusions']} | {r['ours_instructions']} "
-                       f"| {r['builtin_instructions']} |")
-        out.append("")
-    fits = [r for r in rows if r["kind"] == "fit"]
-    if fits:
-        out += ["| model.fit, AdamW + restarts | parameters | keras_adamw ms/step "
-                "| built-in ms/step | ratio (95% CI) | CPU ratio |", "|---|---|---|---|---|---|"]
-        for r in fits:
-            low, high = r["ratio_ci95"]
-            out.append(f"| {r['model']} | {r['params']:,} | {r['ours_ms']:.2f} | {r['builtin_ms']:.2f} "
-                       f"| {r['ratio']:.3f} ({low:.2f}-{high:.2f}) | {r['cpu_ratio']:.3f} |")
-        out.append("")
-    memory = [r for r in rows if r["kind"] == "memory"]
-    if memory:
-        out += ["| optimizer state, 4 x 1M | keras_adamw variables | bytes | built-in variables "
-                "| bytes |", "|---|---|---|---|---|"]
-        for r in memory:
-            out.append(f"| {r['optimizer']} | {r['ours_variables']} | {r['ours_bytes']:,} "
-                       f"| {r['builtin_variables']} | {r['builtin_bytes']:,} |")
-        out.append("")
+    out += _table(rows, "step", [
+        "optimizer", "variables", "jit", "variant", "keras_adamw ms", "built-in ms",
+        "ratio (95% CI)", "CPU ratio", "keras_adamw GB/s", "% of copy GB/s"],
+        lambda r: [r["optimizer"], _shape(r), "on" if r["jit"] else "off", r["variant"],
+                   f"{r['ours_ms']:.2f}", f"{r['builtin_ms']:.2f}", _ci(r, bold=True),
+                   f"{r['cpu_ratio']:.3f}",
+                   f"{r['ours_GBps']:.1f}",
+                   f"{r['ours_percent_of_copy']:.0f}% of {r['copy_GBps']:.0f}"])
+    out += _table(rows, "scaling", [
+        "AdamW, 2M parameters in", "keras_adamw ms", "built-in ms", "ratio (95% CI)",
+        "CPU ratio", "keras_adamw us/variable", "built-in us/variable"],
+        lambda r: [f"{r['variables']} variables", f"{r['ours_ms']:.2f}",
+                   f"{r['builtin_ms']:.2f}", _ci(r), f"{r['cpu_ratio']:.3f}",
+                   f"{r['ours_us_per_variable']:.1f}", f"{r['builtin_us_per_variable']:.1f}"])
+    out += _table(rows, "floor", [
+        "floor: what no optimizer step goes below", "variables", "floor ms",
+        "built-in step ms", "floor / built-in (95% CI)"],
+        lambda r: [f"{r['optimizer']}: {r['what']}", _shape(r), f"{r['ours_ms']:.2f}",
+                   f"{r['builtin_ms']:.2f}", _ci(r)])
+    out += _table(rows, "program", [
+        "compiled step (XLA), 200 x 10,000", "variant", "keras_adamw fusions",
+        "built-in fusions", "keras_adamw instructions", "built-in instructions"],
+        lambda r: [r["optimizer"], r["variant"], str(r["ours_fusions"]),
+                   str(r["builtin_fusions"]), str(r["ours_instructions"]),
+                   str(r["builtin_instructions"])])
+    out += _table(rows, "fit", [
+        "model.fit, AdamW + restarts", "parameters", "keras_adamw ms/step",
+        "built-in ms/step", "ratio (95% CI)", "CPU ratio"],
+        lambda r: [r["model"], f"{r['params']:,}", f"{r['ours_ms']:.2f}",
+                   f"{r['builtin_ms']:.2f}", _ci(r), f"{r['cpu_ratio']:.3f}"])
+    out += _table(rows, "memory", [
+        "optimizer state, 4 x 1M", "keras_adamw variables", "bytes", "built-in variables",
+        "bytes"],
+        lambda r: [r["optimizer"], str(r["ours_variables"]), f"{r['ours_bytes']:,}",
+                   str(r["builtin_variables"]), f"{r['builtin_bytes']:,}"])
     return "\n".join(out)
-
 
 if __name__ == "__main__":
     main()
