@@ -162,6 +162,17 @@ def test_lr_scaled_decay_depends_on_learning_rate():
     np.testing.assert_allclose(v.numpy(), w0 * (1 - 0.5 * 0.1) ** 10, rtol=1e-5)
 
 
+def _trajectory(make, steps, **kwargs):
+    """The two-layer model's weights after ``steps`` steps of ``make(learning_rate=1e-2,
+    **kwargs)`` on the shared gradient stream."""
+    variables = two_layer_model().trainable_variables
+    opt = make(learning_rate=1e-2, **kwargs)
+    for grads in gradient_stream(variables, steps):
+        # Backend tensors: Keras' own torch optimizers take no NumPy gradients.
+        opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
+    return [v.numpy() for v in variables]
+
+
 @pytest.mark.parametrize("base_cls, cls, kwargs", [
     (keras.optimizers.Adam, AdamW, {"amsgrad": True}),
     (keras.optimizers.Adam, AdamW, {"clipnorm": 0.5}),
@@ -174,15 +185,8 @@ def test_lr_scaled_decay_depends_on_learning_rate():
 ])
 def test_base_arguments_keep_their_meaning(base_cls, cls, kwargs):
     """Without decay or annealing, the W class is exactly its base class."""
-    trajectories = []
-    for make in (base_cls, lambda **kw: cls(init_verbose=False, **kw)):
-        model = two_layer_model()
-        variables = model.trainable_variables
-        opt = make(learning_rate=1e-2, **kwargs)
-        for grads in gradient_stream(variables, 12):
-            # Backend tensors: Keras' own torch optimizers take no NumPy gradients.
-            opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
-        trajectories.append([v.numpy() for v in variables])
+    trajectories = [_trajectory(make, 12, **kwargs) for make in
+                    (base_cls, lambda **kw: cls(init_verbose=False, **kw))]
     for a, b in zip(*trajectories):
         # Float32 rounding only: on TensorFlow the W classes run Adam and SGD through
         # TensorFlow's fused kernels (keras_adamw/fused.py), on torch Keras' own
@@ -222,14 +226,8 @@ def test_overridden_steps_run_instead_of_the_fast_paths(base_cls, cls, kwargs, o
     else:
         theirs = type("Shifted", (_ShiftedGradients, base_cls), {})
         ours = decoupled(theirs)
-    trajectories = []
-    for make in (theirs, lambda **kw: ours(init_verbose=False, **kw)):
-        model = two_layer_model()
-        variables = model.trainable_variables
-        opt = make(learning_rate=1e-2, **kwargs)
-        for grads in gradient_stream(variables, 6):
-            opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
-        trajectories.append([v.numpy() for v in variables])
+    trajectories = [_trajectory(make, 6, **kwargs) for make in
+                    (theirs, lambda **kw: ours(init_verbose=False, **kw))]
     plain = two_layer_model().trainable_variables
     for a, b, w0 in zip(*trajectories, plain):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
