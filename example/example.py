@@ -57,7 +57,7 @@ class Record(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         opt = self.model.optimizer
-        eta, c = opt._step_scalars(int(opt.t_cur.numpy()), int(opt._cycle_length.numpy()))
+        eta, c = opt.schedule_scalars(opt.schedule_state())
         self.eta.append(float(eta))
         self.decay.append(float(c) * LAMBDA_NORM)
         kernels = [self.model.get_layer(n).kernel for n in ("hidden_1", "hidden_2")]

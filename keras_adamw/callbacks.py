@@ -1,8 +1,12 @@
 """The schedule in view: a callback that logs it, and a preview without training.
 
-For an applied step with schedule state (t_cur, T_i, i) and learning rate alpha_t:
+For an applied step with schedule state (t_cur, T_i, i) and learning rate alpha_t
+(``step.py``, through the optimizer's public accessors ``schedule_state``,
+``next_schedule_state`` and ``step_values``):
 
     eta_t              = the multiplier (schedule.py)
+    alpha              = alpha_t, Keras' learning rate (a schedule's value, or what a
+                         callback such as ReduceLROnPlateau set)
     lr                 = alpha_t * eta_t                 (the learning rate of mu = 1)
     lr_mu=<mu>         = alpha_t * eta_t * mu            (each other multiplier group)
     decay_l2=<l2>      = c * l2,  decay_l1=<l1> = c * l1 (each decay group; w loses
@@ -17,7 +21,6 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from . import schedule
 from ._keras import TF_KERAS_IS_LEGACY, keras, ops
 from .core import DecoupledCore
 
@@ -38,37 +41,32 @@ def _number(value) -> float:
     return float(ops.convert_to_numpy(value))
 
 
-def _alpha(optimizer, step: int) -> float:
+def _is_schedule(lr) -> bool:
+    return isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or (
+        callable(lr) and hasattr(lr, "get_config") and not hasattr(lr, "numpy"))
+
+
+def _alpha(optimizer, iteration: int, constant=None):
+    """alpha_t at Keras' iteration count ``iteration``: a schedule's value there (a
+    tensor, not read), or ``constant`` (the learning rate read once)."""
     lr = optimizer._learning_rate
-    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or (
-            callable(lr) and hasattr(lr, "get_config") and not hasattr(lr, "numpy")):
-        return _number(lr(step))
+    if _is_schedule(lr):
+        return lr(iteration)
     if callable(lr) and not hasattr(lr, "numpy"):
-        return _number(lr())
-    return _number(lr)
+        return lr()
+    return constant if constant is not None else _number(lr)
 
 
-def _state(optimizer):
-    """(t_cur, T_i, i) as Python ints."""
-    return tuple(int(_number(value)) for value in optimizer._schedule_state())
+def _accumulation(optimizer) -> int:
+    return int(getattr(optimizer, "gradient_accumulation_steps", None) or 1)
 
 
-def step_values(optimizer, state, alpha: float) -> Dict[str, float]:
-    """The logged values of the step with schedule ``state`` and learning rate alpha
-    (see the module docstring); groups from the optimizer's variable settings."""
-    eta, c = optimizer._step_scalars(*state)
-    values = {"eta_t": float(eta), "lr": alpha * float(eta)}
-    for setting in optimizer._variable_settings:
-        mu = setting.lr_multiplier
-        if mu != 1.0:
-            values[f"lr_mu={mu:g}"] = alpha * float(eta) * mu
-        scale = float(c) * (alpha * float(eta) * mu if optimizer.lr_scaled_decay else 1.0)
-        suffix = f"_mu={mu:g}" if optimizer.lr_scaled_decay else ""
-        if setting.l2:
-            values[f"decay_l2={setting.l2:g}{suffix}"] = scale * setting.l2
-        if setting.l1:
-            values[f"decay_l1={setting.l1:g}{suffix}"] = scale * setting.l1
-    return values
+def _scaled(values: Dict[str, float], alpha) -> dict:
+    """``step_values`` at alpha = 1, times alpha_t where it multiplies."""
+    if isinstance(alpha, float):
+        return values
+    return {k: (v * alpha if k == "lr" or k.startswith("lr_mu=") or k == "alpha"
+                or "_mu=" in k else v) for k, v in values.items()}
 
 
 if TF_KERAS_IS_LEGACY:  # the callbacks of tensorflow.keras, i.e. tf_keras
@@ -78,30 +76,71 @@ else:
 
 
 class ScheduleLogger(_callback_keras.callbacks.Callback):
-    """Puts eta_t, the learning rate of each multiplier group and the decay of each
-    decay group into the logs: the progress bar, ``History``, ``CSVLogger`` and
-    ``TensorBoard`` show them. Batch logs hold the values the step used; epoch logs
-    those of the last logged step. Put it before those callbacks in ``callbacks=``.
+    """Puts eta_t, alpha_t, the learning rate of each multiplier group and the decay
+    of each decay group into the logs: the progress bar, ``History``, ``CSVLogger``
+    and ``TensorBoard`` show them. Batch logs hold the values the batch's applied
+    step used (under gradient accumulation, a batch that applies no step logs those
+    of the last applied one, or of the first to come); epoch logs those of the last
+    logged step. Put it before those callbacks in ``callbacks=``.
 
+    It reads the optimizer's state from the device once per epoch (at its first
+    batch, after every callback's ``on_epoch_begin``) and advances a host copy with
+    the schedule's own function; a learning-rate schedule is evaluated at Keras'
+    own counter (its micro-steps under gradient accumulation), as the update does.
     With ``steps_per_execution > 1`` Keras calls batch callbacks once per execution:
     the values are those of the execution's first step.
     """
 
     def __init__(self):
         super().__init__()
-        self._pending = None
+        self._host = None  # (iterations, schedule state, alpha read once) or None
         self._last = {}
+        self._begin = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._host = None  # read again at this epoch's first batch
 
     def on_train_batch_begin(self, batch, logs=None):
-        optimizer = _inner(self.model.optimizer)
-        self._pending = (_state(optimizer), _alpha(optimizer, int(_number(optimizer.iterations))))
+        self._begin = batch
+        if self._host is None:
+            optimizer = _inner(self.model.optimizer)
+            lr = optimizer._learning_rate
+            constant = None if callable(lr) and not hasattr(lr, "numpy") else _number(lr)
+            self._host = (int(_number(optimizer.iterations)), optimizer.schedule_state(),
+                          constant)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._pending is None or logs is None:
+        if self._host is None:
             return
         optimizer = _inner(self.model.optimizer)
-        self._last = step_values(optimizer, *self._pending)
-        logs.update(self._last)
+        iteration, state, constant = self._host
+        every = _accumulation(optimizer)
+        logged = None
+        for _ in range(max(batch - self._begin + 1, 1)):  # the steps of this call
+            if (iteration + 1) % every == 0:  # Keras applies an update at this micro-step
+                if logged is None:
+                    logged = self._values(optimizer, state, iteration, constant)
+                state = optimizer.next_schedule_state(state)
+            iteration += 1
+        self._host = (iteration, state, constant)
+        if logged is None and not self._last:  # no step applied yet: the first to come
+            ahead = iteration + (-(iteration + 1)) % every
+            logged = self._values(optimizer, state, ahead, constant)
+        if logged is not None:
+            self._last = logged
+        if logs is not None:
+            logs.update(self._last)
+
+    @staticmethod
+    def _values(optimizer, state, iteration, constant):
+        alpha = _alpha(optimizer, iteration, constant)
+        if isinstance(alpha, float):
+            values = optimizer.step_values(state, alpha)
+            values["alpha"] = alpha
+            return values
+        values = optimizer.step_values(state, 1.0)  # alpha a device value: not read
+        values["alpha"] = 1.0
+        return _scaled(values, alpha)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -109,44 +148,51 @@ class ScheduleLogger(_callback_keras.callbacks.Callback):
 
 
 def preview_schedule(optimizer, steps: int) -> Dict[str, np.ndarray]:
-    """The next ``steps`` applied steps of the schedule, from the optimizer's current
-    state, without training: ``step``, ``t_cur``, ``cycle``, ``eta_t``, ``lr``
-    (alpha_t * eta_t) and ``decay_scale`` (c above; a weight with decay l2 loses
-    ``c * l2 * w`` per step, times alpha_t * mu with ``lr_scaled_decay``)."""
+    """The next ``steps`` applied steps from the optimizer's current state, without
+    training, by ``ScheduleLogger``'s keys (module docstring), with ``step`` (Keras'
+    iteration count at that step), ``t_cur`` and ``cycle`` as the optimizer counts
+    them."""
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"`steps` must be an integer >= 1; got {steps!r}.")
-    steps = int(steps)
     optimizer = _inner(optimizer)
-    t_cur, length, cycle = _state(optimizer)
+    state = optimizer.schedule_state()
     start = int(_number(optimizer.iterations))
+    every = _accumulation(optimizer)
     rows = []
-    for n in range(steps):
-        eta, c = optimizer._step_scalars(t_cur, length, cycle)
-        rows.append((start + n, t_cur, cycle, eta, _alpha(optimizer, start + n) * eta, c))
-        if optimizer.use_cosine_annealing:
-            t_cur, length, cycle = schedule.advance(t_cur, length, optimizer.t_mult,
-                                                    optimizer.autorestart, cycle)
-    columns = list(zip(*rows))
-    names = ("step", "t_cur", "cycle", "eta_t", "lr", "decay_scale")
-    return {name: np.asarray(column) for name, column in zip(names, columns)}
+    for n in range(int(steps)):
+        iteration = start + (n + 1) * every - 1 - start % every
+        row = {"step": iteration, "t_cur": state[0], "cycle": state[2]}
+        row.update(optimizer.step_values(state, _number(_alpha(optimizer, iteration))))
+        rows.append(row)
+        state = optimizer.next_schedule_state(state)
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    return {k: np.asarray([row.get(k, np.nan) for row in rows]) for k in keys}
 
 
 def plot_schedule(optimizer, steps: int, path: Optional[str] = None):
-    """A matplotlib figure of ``preview_schedule``: eta_t and alpha_t * eta_t, and the
-    decay scale; saved to ``path`` when given. Needs matplotlib; leaves its backend
-    and pyplot's figures alone."""
+    """A matplotlib figure of ``preview_schedule``, one panel each: eta_t; the
+    learning rate of each multiplier group; the decay per step of each decay group
+    (the factor of w, and of sign(w) for l1). Saved to ``path`` when given. Needs
+    matplotlib; leaves its backend and pyplot's figures alone."""
     from matplotlib.figure import Figure
 
     p = preview_schedule(optimizer, steps)
-    fig = Figure(figsize=(7, 5))
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    top.plot(p["step"], p["eta_t"], label="eta_t")
-    top.plot(p["step"], p["lr"], label="alpha_t * eta_t")
-    bottom.plot(p["step"], p["decay_scale"], color="C2", label="decay scale c")
-    bottom.set_xlabel("applied step")
-    for ax in (top, bottom):
-        ax.legend(fontsize=8)
+    lrs = [k for k in p if k == "lr" or k.startswith("lr_mu=")]
+    decays = [k for k in p if k.startswith("decay_")]
+    panels = [("eta_t", ["eta_t"]), ("learning rate", lrs)]
+    if decays:
+        panels.append(("decay per step", decays))
+    fig = Figure(figsize=(7, 2.2 * len(panels) + 0.6))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (label, keys) in zip(axes, panels):
+        for key in keys:
+            ax.plot(p["step"], p[key], label="lr (mu=1)" if key == "lr" else key)
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+        if len(keys) > 1 or label != "eta_t":
+            ax.legend(fontsize=8)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    axes[-1].set_xlabel("Keras iteration of the applied step")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)

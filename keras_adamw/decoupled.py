@@ -19,19 +19,22 @@ The decay is not multiplied by alpha_t or mu(w). With ``lr_scaled_decay=True`` i
 of ``torch.optim.AdamW`` and ``keras.optimizers.AdamW``.
 
 The base optimizer's math is reused untouched: its ``update_step`` is called with the
-scaled learning rate. Per-step scalars (eta_t, the decay scale) are computed once per
-step in ``_backend_update_step``; the schedule state (``t_cur``, the cycle length)
-lives in optimizer variables, so it is saved, restored and distributed with the
-optimizer, and advances once per applied update (not on gradient-accumulation
-micro-steps, nor on steps a LossScaleOptimizer skipped).
+scaled learning rate, or a kernel does the same arithmetic for the whole step
+(``kernels/``). The step's scalars are computed once per step (``step.py``); the
+schedule state lives in optimizer variables (``state.py``), so it is saved, restored
+and distributed with the optimizer, and advances once per applied update (not on
+gradient-accumulation micro-steps, nor on steps a LossScaleOptimizer skipped). On
+eager PyTorch the step reads nothing from the device.
 """
 
 import inspect
 from typing import Optional
 
-from . import arguments, fused, torch_parallel
+from . import arguments, kernels
 from .core import DecoupledCore, VariableSetting  # noqa: F401
-from ._keras import is_tf_keras_optimizer_class, keras, ops
+from ._keras import is_tf_keras_optimizer_class, keras
+from .kernels import tensorflow as tf_kernels, torch as torch_kernels
+from .state import HostMirror
 
 __all__ = ["decoupled", "DecoupledWeightDecay"]
 
@@ -39,8 +42,8 @@ __all__ = ["decoupled", "DecoupledWeightDecay"]
 class DecoupledWeightDecay(DecoupledCore):
     """Mixin placed before a Keras 3 optimizer class; see the module docstring.
 
-    Only use it through :func:`decoupled`. The arguments, their checks, the name
-    matching and the config are shared with the tf_keras glue (``core.py``).
+    Only use it through :func:`decoupled`. The arguments, the plan, the step
+    sequence and the config are shared with the tf_keras glue (``core.py``).
     """
 
     _layer_types = (keras.layers.Layer,)
@@ -50,16 +53,15 @@ class DecoupledWeightDecay(DecoupledCore):
         super().__init__(*args, **kwargs)
         _turn_off_base_decay(self)
         self._adopt_arguments(settings, model)
-        self._fused_update = None  # chosen at build (fused.py)
-        self._parallel_update = None  # chosen at build (torch_parallel.py, fused.py)
+        self._fused_update = None  # chosen at build (kernels/tensorflow.py)
+        self._whole_step = None  # chosen at build (kernels/)
         with keras.name_scope(self.name, caller=self):
-            self._schedule_variables(lambda name, value, dtype: keras.Variable(
+            self._create_state(lambda name, value, dtype: keras.Variable(
                 value, name=name, dtype="int32" if dtype == "int" else dtype,
                 trainable=False, aggregation="only_first_replica"))
-
-    @staticmethod
-    def _read_state(variable):
-        return variable.value
+        if keras.backend.backend() == "torch":  # the host mirrors (state.py)
+            self._state.mirror()
+            self._iterations_mirror = HostMirror(self._iterations, 0)
 
     # -------------------------------------------------------------------- build
 
@@ -72,31 +74,32 @@ class DecoupledWeightDecay(DecoupledCore):
             # then drops its state; Keras' own optimizers build again on first use.
             return
         super().build(variables)
-        self._resolve_variables(variables)
-        self._fused_update = fused.fused_update_for(self, DecoupledWeightDecay)
-        if fused.whole_step_allowed(type(self), DecoupledWeightDecay):
-            self._parallel_update = (  # a whole-step fast path, or None
-                torch_parallel.parallel_update_for(self, DecoupledWeightDecay)
-                or fused.step_update_for(self, DecoupledWeightDecay))
+        torch = keras.backend.backend() == "torch"
+        self._resolve_variables(variables, torch_kernels.placement if torch else None)
+        self._fused_update = tf_kernels.fused_update_for(self, DecoupledWeightDecay)
+        if kernels.whole_step_allowed(type(self), DecoupledWeightDecay):
+            self._whole_step = (  # a whole-step kernel, or None
+                torch_kernels.parallel_update_for(self, DecoupledWeightDecay)
+                or tf_kernels.step_update_for(self, DecoupledWeightDecay))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        """One applied step: eta_t once, every variable's update, then t_cur += 1."""
-        state = self._schedule_state(
-            as_numbers=self._parallel_update is not None and torch_parallel.runs_eagerly())
-        eta = self._begin_step(*state)
-        if self.use_cosine_annealing:
-            learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), eta)
-        if self._parallel_update is None or not self._parallel_update(
-                self, grads, trainable_variables, learning_rate):
-            with self._step_memo():
-                super()._backend_update_step(grads, trainable_variables, learning_rate)
-        self._end_step(*state)
+        """One applied step (``core.py``): the step's scalars once, every variable's
+        update (or a whole-step kernel), then the schedule advances."""
+        if isinstance(learning_rate, keras.Variable):
+            learning_rate = learning_rate.value
+        host = self._state.mirrors is not None and torch_kernels.runs_eagerly()
+        state = self._begin_step(learning_rate, host)
+        step = self._step
+        if self._whole_step is None or not self._whole_step(
+                self, grads, trainable_variables, step):
+            super()._backend_update_step(grads, trainable_variables, step.learning_rate)
+        self._end_step(state)
 
     def update_step(self, gradient, variable, learning_rate):
-        setting = self._variable_settings[self._get_variable_index(variable)]
-        learning_rate = self._multiplied_learning_rate(learning_rate, setting.lr_multiplier)
-        if setting.l1 or setting.l2:
-            self.assign_sub(variable, self._decoupled_decay(variable, setting, learning_rate))
+        setting = self.plan.settings[self._get_variable_index(variable)]
+        step = self._current_step(learning_rate)
+        self._decay_variable(variable, setting, step)
+        learning_rate = step.lr(setting.lr_multiplier)
         if self._fused_update is None or not self._fused_update(
                 self, gradient, variable, learning_rate):
             super().update_step(gradient, variable, learning_rate)

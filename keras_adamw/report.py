@@ -18,7 +18,7 @@ def settings_table(optimizer, settings, variables) -> str:
     """One row per variable: path, shape, lr multiplier, l1, l2, and the decay of
     the first step, ``c * (l1 * sign(w) + l2 * w)`` with c = eta_0 * s_0 (times
     alpha_0 * mu with ``lr_scaled_decay``)."""
-    eta0, c = optimizer._step_scalars(optimizer._t_cur_start, optimizer.total_iterations or 1)
+    eta0, c = optimizer.schedule_scalars((optimizer._t_cur_start, optimizer.total_iterations or 1, 0))
     c0 = c * eta0 if optimizer.lr_scaled_decay else c  # eta_0 * s_0
     alpha0 = _initial_learning_rate(optimizer) if optimizer.lr_scaled_decay else 1.0
 

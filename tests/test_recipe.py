@@ -292,7 +292,8 @@ def test_callback_logs_the_reference_values_at_every_step():
 
 def test_preview_is_the_schedule_the_optimizer_will_follow():
     opt = AdamW(learning_rate=2e-3, use_cosine_annealing=True, total_iterations=3, t_mult=2,
-                warmup_iterations=1, cycle_decay=0.5, total_iterations_wd=9, init_verbose=False)
+                warmup_iterations=1, cycle_decay=0.5, total_iterations_wd=9, weight_decays=0.05,
+                init_verbose=False)
     preview = preview_schedule(opt, 9)
     assert list(preview["cycle"]) == [0, 0, 0, 1, 1, 1, 1, 1, 1]
     model = two_layer_model()
@@ -303,7 +304,10 @@ def test_preview_is_the_schedule_the_optimizer_will_follow():
         opt.apply_gradients(zip(grads, variables))
     np.testing.assert_allclose(preview["eta_t"], seen, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(preview["lr"], 2e-3 * np.array(seen), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(preview["decay_scale"], np.array(seen) / 3, rtol=1e-6, atol=1e-9)
+    # c = eta_t * s with s = sqrt(1 / 9): a weight loses c * 0.05 * w per step
+    np.testing.assert_allclose(preview["decay_l2=0.05"], 0.05 * np.array(seen) / 3, rtol=1e-6,
+                               atol=1e-9)
+    assert list(preview["step"]) == list(range(9))
 
 
 def test_plot_schedule_writes_a_figure(tmp_path):

@@ -1,4 +1,4 @@
-"""The PyTorch backend's multi-tensor path (keras_adamw/torch_parallel.py): it is taken,
+"""The PyTorch backend's multi-tensor path (keras_adamw/kernels/torch.py): it is taken,
 and it gives the NumPy reference's trajectory with three lr-multiplier groups,
 unregularized variables, l1 and l2, restarts, and tensors on both sides of the size
 at which the fused kernels take over. Runs under KERAS_BACKEND=torch (test_backends.py
@@ -59,7 +59,7 @@ def test_groups_match_reference(algo, lr_scaled):
     """Three multiplier groups, decays with l1 and/or l2 and none, large and small
     tensors, a warm restart: the reference's weights after every step's updates."""
     opt = _run(algo, lr_scaled)
-    assert opt._parallel_update is not None
+    assert opt._whole_step is not None
 
 
 @pytest.mark.parametrize("algo", ["adam", "nadam"])
@@ -121,4 +121,4 @@ def test_amsgrad_and_subclass_keep_the_per_variable_path():
     for opt in (AdamW(amsgrad=True, init_verbose=False),
                 decoupled(MyAdam)(init_verbose=False)):
         opt.build(variables)
-        assert opt._parallel_update is None
+        assert opt._whole_step is None

@@ -179,7 +179,8 @@ def test_embedding_model_fit_with_sparse_gradients(cls):
 
 @tensorflow_only
 def test_fused_kernels_only_where_they_are_keras_math():
-    from keras_adamw import NadamW, decoupled, fused
+    from keras_adamw import NadamW, decoupled
+    from keras_adamw.kernels import tensorflow as fused
 
     def chosen(opt):
         opt.build(two_layer_model().trainable_variables)
@@ -206,8 +207,8 @@ def test_fused_kernels_only_where_they_are_keras_math():
 ])
 def test_tensorflow_whole_step_path_is_taken(algo, kernel, monkeypatch):
     """One whole-step update (and fused kernel) per variable and step, the per-variable
-    update_step never called, and the reference result (fused.py's whole-step path)."""
-    from keras_adamw import fused
+    update_step never called, and the reference result (kernels/tensorflow.py's whole-step path)."""
+    from keras_adamw.kernels import tensorflow as fused
     from keras_adamw.decoupled import DecoupledWeightDecay
 
     model = two_layer_model()

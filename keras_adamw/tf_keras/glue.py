@@ -5,9 +5,10 @@ Same arguments, formulas and matching rules as on Keras 3 (``core.py``,
 ``decoupled.py``); only the hooks differ:
 
 * ``_distributed_apply_gradients_fn`` (cross-replica context, once per applied step):
-  eta_t and the decay scale into optimizer variables, the base updates, then
-  ``t_cur`` advances;
-* ``_update_step`` (once per variable, in its update context): the decoupled decay,
+  ``core``'s ``_begin_step`` (eta_t and the decay scale into optimizer variables),
+  the base updates, then ``_end_step`` (``t_cur`` advances);
+* ``_update_step`` (once per variable, in its update context): the step's scalars
+  read back from those variables, the decoupled decay (``core._decay_variable``),
   then the base ``update_step`` with the learning rate scaled by eta_t * mu(w). The
   Keras 2 ``update_step`` reads ``self.learning_rate`` itself, so the scale is set on
   the optimizer for the duration of that one call (``learning_rate`` below).
@@ -16,8 +17,9 @@ Same arguments, formulas and matching rules as on Keras 3 (``core.py``,
 import tensorflow as tf
 import tf_keras
 
+from .. import step as steps
 from ..core import DecoupledCore
-from . import regularizers as tf_keras_regularizers
+from ..regularizers import tf_keras as tf_keras_regularizers
 
 __all__ = ["TFKerasDecoupledWeightDecay"]
 
@@ -38,16 +40,12 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         self._lr_scale = None
         self._resolved = False
         with tf.init_scope():
-            self._schedule_variables(lambda name, value, dtype: tf.Variable(
+            self._create_state(lambda name, value, dtype: tf.Variable(
                 value, name=name, dtype=tf.int64 if dtype == "int" else tf.float32,
                 trainable=False))
             self._eta = tf.Variable(1.0, name="eta", dtype=tf.float32, trainable=False)
         self._variables.extend([v for v in (self.t_cur, self._cycle_length, self._decay_scale,
                                             self._eta, self._cycle) if v is not None])
-
-    @staticmethod
-    def _read_state(variable):
-        return tf.identity(variable)
 
     @property
     def learning_rate(self):
@@ -67,24 +65,24 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         self._resolve_variables(list(var_list))
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
-        state = self._schedule_state()
-        self._eta.assign(self._begin_step(*state))
+        state = self._begin_step(1.0, read_variable=tf.identity)
+        self._eta.assign(self._step.eta)
         iteration = super()._distributed_apply_gradients_fn(distribution, grads_and_vars,
                                                             **kwargs)
         with tf.control_dependencies([iteration]):
-            self._end_step(*state)
+            self._end_step(state)
         return iteration
 
     def _update_step(self, gradient, variable):
         key = self._var_key(variable)
         if getattr(variable, "_unique_id", None) is None or key not in self._index_dict:
             return super()._update_step(gradient, variable)
-        setting = self._variable_settings[self._index_dict[key]]
-        scale = tf.identity(self._eta) * setting.lr_multiplier
-        if setting.l1 or setting.l2:
-            lr = tf.cast(super().learning_rate, tf.float32) * scale
-            variable.assign_sub(self._decoupled_decay(variable, setting, lr))
-        self._lr_scale = scale
+        setting = self.plan.settings[self._index_dict[key]]
+        eta = tf.identity(self._eta)
+        step = steps.Step(eta, tf.identity(self._decay_scale),
+                          tf.cast(super().learning_rate, tf.float32) * eta, self.lr_scaled_decay)
+        self._decay_variable(variable, setting, step)
+        self._lr_scale = eta * setting.lr_multiplier
         try:
             return super()._update_step(gradient, variable)
         finally:

@@ -12,7 +12,7 @@ variable (``variable.declared_decay``) and puts a :class:`DeclaredDecay` marker 
 layer attributes that held the regularizer, so the config, and a model saved and
 loaded again, declares the same decay: the reloaded layer's penalty is the marker,
 which adds zero to the loss and is read as that decay. Same contract as
-``keras_adamw/regularizers.py`` for Keras 3.
+``keras3.py`` for Keras 3.
 """
 
 import functools
@@ -22,12 +22,12 @@ from typing import Dict, Optional, Tuple
 import tf_keras
 
 from .. import matching
-from .. import regularizers as keras3
+from . import common
 
 __all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "declared_decay",
            "turn_off_variable"]
 
-Decay = Tuple[float, float]
+Decay = common.Decay
 
 
 @tf_keras.saving.register_keras_serializable(package="keras_adamw", name="DeclaredDecay")
@@ -51,7 +51,7 @@ tf_keras.utils.get_custom_objects().setdefault("DeclaredDecay", DeclaredDecay)
 
 
 def regularizer_decay(regularizer) -> Optional[Decay]:
-    return keras3.regularizer_decay(regularizer, tf_keras.regularizers, DeclaredDecay)
+    return common.penalty_decay(regularizer, tf_keras.regularizers, DeclaredDecay)
 
 
 def _penalties(model):
@@ -73,7 +73,7 @@ def _penalties(model):
 
 def declared_decay(variable, turned_off_only: bool = False) -> Optional[Decay]:
     """The decay kept on a tf_keras variable whose penalty was turned off."""
-    return getattr(variable, keras3.DECAY_ATTRIBUTE, None)
+    return getattr(variable, common.DECAY_ATTRIBUTE, None)
 
 
 def turn_off_variable(variable, decay: Decay) -> bool:
@@ -85,7 +85,7 @@ def turn_off_variable(variable, decay: Decay) -> bool:
 def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) -> Dict[str, Decay]:
     """``{variable name without ':0': (l1, l2)}`` for every trainable weight that
     declares a decay (a live penalty, or one turned off)."""
-    keras3.require_built(model)
+    common.require_built(model)
     trainable = {id(v): v for v in model.trainable_weights}
     found, untranslatable = {}, []
     for _, _, variable, regularizer in _penalties(model):
@@ -106,7 +106,7 @@ def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) ->
             collisions.append(name)
         decays.setdefault(name, decay)
     if warn:
-        keras3.warn_untranslatable(untranslatable)
+        common.warn_untranslatable(untranslatable)
     if warn_collisions and collisions:
         warnings.warn(f"keras_adamw: several weights share the name(s) {collisions} "
                       "with different decays; this dict keeps the first.", stacklevel=2)
@@ -115,14 +115,14 @@ def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) ->
 
 def zero_penalties(model) -> None:
     """Turn every L1/L2/L1L2 weight penalty of the model into a declared decay."""
-    keras3.require_built(model)
+    common.require_built(model)
     markers = {}
     for layer, fn, variable, regularizer in list(_penalties(model)):
         decay = regularizer_decay(regularizer)
         if decay is None:
             continue
         layer._callable_losses.remove(fn)
-        keras3.turn_off(variable, decay)
+        common.turn_off(variable, decay)
         if type(regularizer) is not DeclaredDecay:
             markers[id(regularizer)] = DeclaredDecay(*decay)
 
@@ -137,7 +137,7 @@ def zero_penalties(model) -> None:
         return None
 
     if markers:
-        keras3.replace_layer_attributes(_all_layers(model), replacement)
+        common.replace_layer_attributes(_all_layers(model), replacement)
 
 
 def _all_layers(model):

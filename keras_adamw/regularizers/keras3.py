@@ -1,4 +1,4 @@
-"""Weight decays declared by a model's regularizers, and the penalties turned off.
+"""Weight decays declared by a Keras 3 model's regularizers, and the penalties turned off.
 
 A Keras ``L1L2(l1, l2)`` regularizer on a weight w adds ``l1 * sum|w| + l2 * sum w^2``
 to the loss. Read as a decoupled decay it becomes the pair ``(l1, l2)`` of the
@@ -25,29 +25,14 @@ keras-adamw 1.38 read the regularizers after zeroing them, and so read nothing.
 """
 
 import warnings
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Optional
 
-import numpy as np
-
-from ._keras import is_tf_keras_model, keras, ops
+from .._keras import keras, ops
+from . import common
+from .common import DECAY_ATTRIBUTE, Decay, require_built, turn_off, unique
 
 __all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "declared_decay",
-           "turn_off_variable",
-           "regularizer_decay", "replace_layer_attributes",
-           "as_written", "require_built", "DECAY_ATTRIBUTE"]
-
-Decay = Tuple[float, float]
-#: the attribute of a variable that holds the decay its penalty declared
-DECAY_ATTRIBUTE = "declared_decay"
-
-
-def as_written(value) -> float:
-    """A factor as a Python float. Keras 3 keeps L1's factor as a float32 tensor and
-    tf_keras keeps every factor as float32: those become the shortest decimal that
-    rounds to them (1e-4, not 9.99999975e-05), i.e. what the user wrote."""
-    if isinstance(value, float):
-        return value
-    return float(str(np.float32(value)))
+           "turn_off_variable", "regularizer_decay"]
 
 
 @keras.saving.register_keras_serializable(package="keras_adamw", name="DeclaredDecay")
@@ -69,26 +54,14 @@ class DeclaredDecay(keras.regularizers.Regularizer):
         return f"DeclaredDecay(l1={self.l1:g}, l2={self.l2:g})"
 
 
-def regularizer_decay(regularizer, module=None, marker=DeclaredDecay) -> Optional[Decay]:
-    """``(l1, l2)`` of an L1, L2, L1L2 (of ``module``: Keras 3's by default, or
-    tf_keras') or ``marker`` regularizer; None for any other."""
-    module = module or keras.regularizers
-    kind = type(regularizer)
-    if kind is marker:
-        return regularizer.l1, regularizer.l2
-    if kind is module.L1:
-        return as_written(regularizer.l1), 0.0
-    if kind is module.L2:
-        return 0.0, as_written(regularizer.l2)
-    if kind is module.L1L2:
-        return as_written(regularizer.l1), as_written(regularizer.l2)
-    return None
+def regularizer_decay(regularizer) -> Optional[Decay]:
+    """``(l1, l2)`` of a Keras 3 L1, L2, L1L2 or DeclaredDecay regularizer, else None."""
+    return common.penalty_decay(regularizer, keras.regularizers, DeclaredDecay)
 
 
-def is_penalty(regularizer, module=None) -> bool:
+def is_penalty(regularizer) -> bool:
     """An L1/L2/L1L2 regularizer that adds to the loss (not a marker)."""
-    return (type(regularizer) is not DeclaredDecay
-            and regularizer_decay(regularizer, module) is not None)
+    return type(regularizer) is not DeclaredDecay and regularizer_decay(regularizer) is not None
 
 
 def declared_decay(variable, turned_off_only: bool = False) -> Optional[Decay]:
@@ -114,14 +87,6 @@ def turn_off_variable(variable, decay: Decay) -> bool:
     return is_penalty(regularizer)
 
 
-def _unique(variables):
-    seen = set()
-    for variable in variables:
-        if id(variable) not in seen:
-            seen.add(id(variable))
-            yield variable
-
-
 def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) -> Dict[str, Decay]:
     """``{variable.path: (l1, l2)}`` for every trainable weight that declares a decay.
 
@@ -133,13 +98,9 @@ def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) ->
     orthogonal regularizer) cannot be read as a decay: it stays in the loss, and is
     reported in a warning.
     """
-    if is_tf_keras_model(model):  # tf_keras keeps its penalties on layers
-        from .tf_keras import regularizers as tf_keras_regularizers
-
-        return tf_keras_regularizers.get_weight_decays(model, warn, warn_collisions)
     require_built(model)
     decays, collisions, untranslatable = {}, [], []
-    for variable in _unique(model.trainable_weights):
+    for variable in unique(model.trainable_weights):
         decay = declared_decay(variable)
         if decay is None:
             regularizer = getattr(variable, "regularizer", None)
@@ -150,21 +111,13 @@ def get_weight_decays(model, warn: bool = True, warn_collisions: bool = True) ->
             collisions.append(variable.path)
         decays.setdefault(variable.path, decay)
     if warn:
-        warn_untranslatable(untranslatable)
+        common.warn_untranslatable(untranslatable)
     if warn_collisions and collisions:
         warnings.warn(
             "keras_adamw: several weights share the path(s) "
             f"{sorted(set(collisions))} with different decays; this dict keeps the "
             "first. AdamW(model=model) gives each weight its own decay.", stacklevel=2)
     return decays
-
-
-def warn_untranslatable(names: Sequence[str]) -> None:
-    if names:
-        warnings.warn(
-            "keras_adamw: these regularizers are not L1/L2/L1L2, so they are not "
-            "read as weight decays and stay in the loss: " + ", ".join(names),
-            stacklevel=3)
 
 
 def zero_penalties(model) -> None:
@@ -174,13 +127,9 @@ def zero_penalties(model) -> None:
     keeps its declared decay). Activity regularizers and regularizers that are not
     L1/L2/L1L2 are left alone.
     """
-    if is_tf_keras_model(model):
-        from .tf_keras import regularizers as tf_keras_regularizers
-
-        return tf_keras_regularizers.zero_penalties(model)
     require_built(model)
     markers = {}
-    for variable in _unique(model.weights):
+    for variable in unique(model.weights):
         regularizer = getattr(variable, "regularizer", None)
         decay = None if regularizer is None else regularizer_decay(regularizer)
         if decay is None:
@@ -189,32 +138,7 @@ def zero_penalties(model) -> None:
         if is_penalty(regularizer):
             markers[id(regularizer)] = DeclaredDecay(*decay)
     if markers:
-        replace_layer_attributes(model._flatten_layers(include_self=True, recursive=True),
+        common.replace_layer_attributes(model._flatten_layers(include_self=True, recursive=True),
                                  lambda value: markers.get(id(value)))
 
 
-def turn_off(variable, decay: Decay) -> None:
-    """Keep ``decay`` on the variable and remove its penalty from the loss."""
-    setattr(variable, DECAY_ATTRIBUTE, tuple(decay))
-    variable.regularizer = None
-
-
-def replace_layer_attributes(layers: Iterable, replacement) -> None:
-    """Set each layer attribute (never an activity regularizer) for which
-    ``replacement(value)`` is not None to that value: the regularizers a layer keeps
-    for its config."""
-    for layer in layers:
-        for attribute, value in list(vars(layer).items()):
-            if "activity" in attribute or attribute.startswith("__"):
-                continue
-            new = replacement(value)
-            if new is not None:
-                setattr(layer, attribute, new)
-
-
-def require_built(model) -> None:
-    if not getattr(model, "built", False) or not model.weights:
-        raise ValueError(
-            f"`model` {getattr(model, 'name', model)!r} has no weights yet: build it "
-            "first (give it an `Input`, or call `model.build(input_shape)`), then "
-            "create the optimizer with `model=`.")

@@ -1,4 +1,4 @@
-"""Fused TensorFlow kernels for Keras' Adam and SGD updates (TensorFlow backend only).
+"""The TensorFlow kernels: fused training ops for Keras' Adam and SGD updates.
 
 Keras' ``Adam.update_step`` and ``SGD.update_step`` are written with ``keras.ops``:
 without XLA, TensorFlow runs each op as its own pass over memory (about ten for Adam).
@@ -24,40 +24,17 @@ the per-variable calls only under Keras' own step code (``whole_step_allowed``: 
 subclass overriding ``update_step``, no override of the base's
 ``_backend_update_step``). On TensorFlow everything else (sparse gradients, amsgrad,
 float16, a user's optimizer) goes through the base class's ``keras.ops`` code; the
-PyTorch backend has its own multi-tensor path (torch_parallel.py). The tests compare
+PyTorch backend has its own kernels (torch.py). The tests compare
 every path with the NumPy reference.
 """
 
 import functools
 from typing import Callable, Optional
 
-from ._keras import keras, ops
+from .._keras import keras, ops
+from . import base_update_step
 
-__all__ = ["fused_update_for", "step_update_for", "whole_step_allowed"]
-
-
-def base_update_step(cls, mixin):
-    """The ``update_step`` the class inherits from below ``mixin`` in its MRO."""
-    mro = cls.__mro__
-    for klass in mro[mro.index(mixin) + 1:]:
-        if "update_step" in vars(klass):
-            return vars(klass)["update_step"]
-    return None
-
-
-def whole_step_allowed(cls, mixin) -> bool:
-    """Whether a whole-step path (``step_update_for`` below, torch_parallel.py) may
-    replace the per-variable calls: only when no class before ``mixin`` overrides
-    ``update_step`` (a subclass of AdamW with its own step), and the base's
-    ``_backend_update_step`` is Keras' own (a user's override of it, such as a
-    gradient hook, must run)."""
-    if cls.update_step is not vars(mixin)["update_step"]:
-        return False
-    mro = cls.__mro__
-    for klass in mro[mro.index(mixin) + 1:]:
-        if "_backend_update_step" in vars(klass):
-            return vars(klass)["_backend_update_step"].__module__.startswith("keras.")
-    return True
+__all__ = ["fused_update_for", "step_update_for"]
 
 
 def fused_update_for(optimizer, mixin) -> Optional[Callable]:
@@ -135,7 +112,7 @@ def _sgd(optimizer, gradient, variable, learning_rate) -> bool:
 # ------------------------------------------------------------------ whole step
 
 def step_update_for(optimizer, mixin) -> Optional[Callable]:
-    """``update(optimizer, grads, variables, learning_rate) -> bool`` doing a whole
+    """``update(optimizer, grads, variables, step) -> bool`` doing a whole
     applied step, or None. Each per-step scalar is computed once per step, not once
     per variable (the per-variable path recomputes the bias corrections, the casts and
     the decay coefficient for every variable):
@@ -162,7 +139,7 @@ def step_update_for(optimizer, mixin) -> Optional[Callable]:
     return None
 
 
-def _whole_step(optimizer, grads, variables, learning_rate, *, algorithm: str) -> bool:
+def _whole_step(optimizer, grads, variables, step, *, algorithm: str) -> bool:
     tf = _tf()
     if tf.distribute.has_strategy():
         return False
@@ -171,31 +148,18 @@ def _whole_step(optimizer, grads, variables, learning_rate, *, algorithm: str) -
         return False
     if algorithm == "nadam":
         _advance_u_product(optimizer)
-    settings = optimizer._variable_settings
-    scalars, lr_by_mu, decay_by_group = {}, {}, {}
-    decay_scale = optimizer._decay_scale.value
+    settings = optimizer.plan.settings
+    scalars = {}
     for g, variable, value in zip(grads, variables, values):
         dtype = value.dtype
         if dtype not in scalars:
             scalars[dtype] = _STEP_SCALARS[algorithm](optimizer, dtype)
-        s = scalars[dtype]
         index = optimizer._get_variable_index(variable)
-        setting = settings[index]
-        key = (setting.lr_multiplier, dtype)
-        if key not in lr_by_mu:
-            lr = ops.cast(learning_rate, dtype)
-            lr_by_mu[key] = lr * setting.lr_multiplier if setting.lr_multiplier != 1.0 else lr
-        lr = lr_by_mu[key]
-        if setting.l1 or setting.l2:
-            group = (setting.lr_multiplier, setting.l1, setting.l2, dtype)
-            if group not in decay_by_group:
-                c = ops.cast(decay_scale, dtype)
-                if optimizer.lr_scaled_decay:
-                    c = c * lr
-                decay_by_group[group] = (c * setting.l1 if setting.l1 else None,
-                                         c * setting.l2 if setting.l2 else None)
-            _decay(value, *decay_by_group[group])
-        _UPDATES[algorithm](optimizer, s, index, value, ops.cast(g, dtype), lr)
+        s = settings[index]
+        if s.l1 or s.l2:
+            _decay(value, *step.decay(s.lr_multiplier, s.l1, s.l2, dtype))
+        _UPDATES[algorithm](optimizer, scalars[dtype], index, value, ops.cast(g, dtype),
+                            step.lr(s.lr_multiplier, dtype))
     return True
 
 
@@ -280,13 +244,14 @@ _STEP_SCALARS = {"adam": _adam_scalars, "sgd": _sgd_scalars, "nadam": _nadam_sca
 _UPDATES = {"adam": _adam_update, "sgd": _sgd_update, "nadam": _nadam_update}
 
 
-def _decay(value, l1_coefficient, l2_coefficient):
-    """w <- w - l2_coefficient w - l1_coefficient sign(w), from w before the step."""
+def _decay(value, a1, a2):
+    """w <- w - a2 w - a1 sign(w) (None for a zero coefficient), from w before the
+    step: the decay of ``step.py``, as two fused subtractions."""
     tf = _tf()
     w = value.read_value()
-    if l2_coefficient is not None:
-        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=l2_coefficient,
-                                                delta=w, use_locking=False)
-    if l1_coefficient is not None:
-        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=l1_coefficient,
+    if a2 is not None:
+        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=a2, delta=w,
+                                                use_locking=False)
+    if a1 is not None:
+        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=a1,
                                                 delta=tf.sign(w), use_locking=False)

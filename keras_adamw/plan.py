@@ -1,0 +1,169 @@
+"""Which variable gets what: the user's rules and the variables in, a plan out.
+
+Pure: nothing here reads an optimizer or changes a variable. The optimizer resolves
+its plan once, at build, and keeps it; the kernels and the views read it.
+
+Which decay a variable gets, in order (the first that applies):
+
+1. none, if it is excluded: by Keras' ``exclude_from_weight_decay()`` method
+   (``Rules.use_weight_decay``), by a name or regular expression of
+   ``exclude_from_weight_decay``, by a layer class there (``type_excluded``), or by
+   ``exclude_1d`` for a variable of at most one dimension;
+2. the value of the ``weight_decays`` dict key that matches its path (``matching.py``
+   has the precedence between keys);
+3. with ``model=``: the decay its own regularizer declares (``declared``), read from
+   the variable itself, never from a name;
+4. a decay saved by exact path (``model_weight_decays``: 2.0.0 and tf_keras configs);
+5. a float ``weight_decays``;
+6. none.
+
+Its learning-rate multiplier mu(w) is that of the matching ``lr_multipliers`` key
+(1.0 when none matches).
+
+The plan also groups the variables for the multi-tensor kernels: by learning rate
+(mu, placement) and by decay (mu, l1, l2, placement), where a placement is what a
+kernel needs to be the same in one call (dtype, device), given by the caller.
+"""
+
+import dataclasses
+import math
+from typing import Callable, Hashable, List, Optional, Sequence, Tuple
+
+from . import matching
+
+__all__ = ["VariableSetting", "Rules", "Group", "Plan", "resolve"]
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableSetting:
+    """What one trainable variable gets: resolved once, at ``build()``."""
+
+    path: str
+    lr_multiplier: float = 1.0
+    l1: float = 0.0
+    l2: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """The user's rules, checked (``arguments.py``)."""
+
+    lr_multipliers: Optional[dict] = None
+    weight_decays: object = None          # None, a float, or {key: (l1, l2)}
+    exclude_keys: Sequence = ()
+    exclude_1d: bool = False
+    model_weight_decays: Optional[dict] = None   # {exact path: (l1, l2)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Build-order indices of variables that share a learning rate (``l1 = l2 = 0``
+    for a learning-rate group) or a decay, and a placement."""
+
+    lr_multiplier: float
+    l1: float
+    l2: float
+    placement: Hashable
+    indices: Tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Each variable's setting (build order), the groups, and what the optimizer
+    reports about them."""
+
+    settings: Tuple[VariableSetting, ...]
+    lr_groups: Tuple[Group, ...]
+    decay_groups: Tuple[Group, ...]
+    #: paths whose own decay (declared, or given by exact path) an exclusion drops
+    dropped: Tuple[str, ...] = ()
+
+    @property
+    def multipliers(self) -> Tuple[float, ...]:
+        """The distinct lr multipliers, in order of first use."""
+        return tuple(dict.fromkeys(s.lr_multiplier for s in self.settings))
+
+    @property
+    def decays(self) -> Tuple[Tuple[float, float, float], ...]:
+        """The distinct (mu, l1, l2) with a decay, in order of first use."""
+        return tuple(dict.fromkeys((s.lr_multiplier, s.l1, s.l2) for s in self.settings
+                                   if s.l1 or s.l2))
+
+
+def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
+            declared: Optional[Sequence] = None, type_excluded=frozenset(),
+            use_weight_decay: Callable = lambda variable: True,
+            placement: Callable = lambda variable: str(variable.dtype)) -> Plan:
+    """The plan of ``variables`` (matched by ``paths``) under ``rules``.
+
+    ``declared``: per variable, the (l1, l2) its regularizer declares, or None;
+    ``type_excluded``: build-order indices excluded by layer class;
+    ``use_weight_decay``: Keras' own per-variable exclusion;
+    ``placement``: what one kernel call needs shared (dtype, device).
+    """
+    declared = list(declared) if declared is not None else [None] * len(variables)
+    multipliers = matching.Matcher(rules.lr_multipliers or {})
+    excludes = matching.Matcher(rules.exclude_keys)
+    user_dict = rules.weight_decays if isinstance(rules.weight_decays, dict) else {}
+    user = matching.Matcher(user_dict)
+    legacy = rules.model_weight_decays or {}
+    default = rules.weight_decays if isinstance(rules.weight_decays, float) else None
+    settings: List[VariableSetting] = []
+    dropped: List[str] = []
+    for index, (path, variable) in enumerate(zip(paths, variables)):
+        key = multipliers.find(path)
+        mu = 1.0 if key is None else rules.lr_multipliers[key]
+        l1 = l2 = 0.0
+        excluded = (not use_weight_decay(variable) or excludes.matches(path)
+                    or index in type_excluded
+                    or (rules.exclude_1d and len(variable.shape) <= 1))
+        key = user.find(path)
+        if key is not None:
+            l1, l2 = user_dict[key]
+        elif declared[index] is not None:
+            l1, l2 = declared[index]
+        elif path in legacy:
+            l1, l2 = legacy[path]
+        elif default is not None:
+            l2 = default
+        if excluded:
+            if key == path or (key is None and declared[index] is not None
+                               and any(declared[index])):
+                # a decay given for exactly this variable, or declared by its
+                # regularizer; a broad key with exclusions is the usual recipe
+                dropped.append(path)
+            l1 = l2 = 0.0
+        settings.append(VariableSetting(path, float(mu), float(l1), float(l2)))
+    return Plan(tuple(settings), *_groups(settings, variables, placement), tuple(dropped))
+
+
+def _groups(settings, variables, placement):
+    """Learning-rate groups (mu, placement) of every variable and decay groups
+    (mu, l1, l2, placement) of the decayed ones, each in build order."""
+    by_lr, by_decay = {}, {}
+    for i, (s, variable) in enumerate(zip(settings, variables)):
+        where = placement(variable)
+        by_lr.setdefault((s.lr_multiplier, where), []).append(i)
+        if s.l1 or s.l2:
+            by_decay.setdefault((s.lr_multiplier, s.l1, s.l2, where), []).append(i)
+    return (tuple(Group(mu, 0.0, 0.0, where, tuple(ix)) for (mu, where), ix in by_lr.items()),
+            tuple(Group(mu, l1, l2, where, tuple(ix))
+                  for (mu, l1, l2, where), ix in by_decay.items()))
+
+
+def check_keys(rules: Rules, paths: Sequence[str]) -> None:
+    """Every ``lr_multipliers`` and ``weight_decays`` key matches a variable (else a
+    ValueError naming the key and the closest paths); a warning for a key that
+    matches only where a more specific one wins."""
+    multipliers = matching.Matcher(rules.lr_multipliers or {})
+    user = matching.Matcher(rules.weight_decays if isinstance(rules.weight_decays, dict)
+                            else {})
+    multipliers.require_all_matched("lr_multipliers", paths)
+    user.require_all_matched("weight_decays", paths)
+    multipliers.warn_never_applied("lr_multipliers", paths)
+    user.warn_never_applied("weight_decays", paths)
+
+
+def size(variable) -> int:
+    """The number of elements of a variable."""
+    return math.prod(variable.shape)

@@ -1,0 +1,124 @@
+"""The per-step scalars, computed once per applied step for every kernel family, and
+for the logger, the preview and the ``init_verbose`` table.
+
+For the step with schedule state (t_cur, T_i, i) and learning rate alpha_t:
+
+    eta_t   = schedule.multiplier(t_cur, T_i, i)   (1 without use_cosine_annealing)
+    s       = sqrt(1 / T_norm)                     (1 without normalization)
+    c       = eta_t * s                            (the decay scale; s alone with
+                                                    lr_scaled_decay, whose lr holds eta_t)
+    lr_mu   = eta_t * mu * alpha_t                 (each learning-rate group)
+    a1, a2  = c * l1, c * l2                       (each decay group, times lr_mu with
+                                                    lr_scaled_decay)
+
+A variable w of a decay group then loses ``a1 * sign(w) + a2 * w`` (w before the
+step) and gets the base update with ``lr_mu``. Python numbers in give floats out
+(eager PyTorch, the views); tensors in give tensors, so it runs inside a compiled
+train step on every backend.
+"""
+
+from typing import Dict, Tuple
+
+from . import schedule
+from ._keras import ops
+
+__all__ = ["schedule_scalars", "Step", "step_values"]
+
+
+def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
+    """(eta_t, c) of the step with ``t_cur`` steps of cycle ``cycle`` (of length
+    ``cycle_length``) behind it; see the module docstring."""
+    eta = (schedule.multiplier(t_cur, cycle_length, cycle, optimizer._shape)
+           if optimizer.use_cosine_annealing else 1.0)
+    if optimizer.total_iterations_wd is not None:
+        s = schedule.normalization_scale(optimizer.total_iterations_wd)
+    elif optimizer.total_iterations is not None:
+        s = schedule.normalization_scale(cycle_length)
+    else:
+        s = 1.0
+    return eta, (s if optimizer.lr_scaled_decay else eta * s)
+
+
+def _cast(value, dtype):
+    if dtype is None or isinstance(value, (int, float)):
+        return value
+    return ops.cast(value, dtype)
+
+
+class Step:
+    """One applied step's scalars: eta_t, c, and (once each, on first use) the
+    learning rate of each multiplier and the coefficients of each decay group, cast
+    to the dtype a kernel asks for. Values of this step, never state."""
+
+    def __init__(self, eta, decay_scale, learning_rate, lr_scaled_decay: bool):
+        self.eta = eta
+        self.decay_scale = decay_scale
+        #: alpha_t * eta_t: the learning rate of mu = 1
+        self.learning_rate = learning_rate
+        self.lr_scaled_decay = lr_scaled_decay
+        self._memo: Dict[tuple, object] = {}
+
+    def lr(self, mu: float, dtype=None):
+        """lr_mu = eta_t * mu * alpha_t."""
+        key = ("lr", mu, dtype)
+        if key not in self._memo:
+            lr = _cast(self.learning_rate, dtype)
+            self._memo[key] = lr if mu == 1.0 else lr * mu
+        return self._memo[key]
+
+    def decay(self, mu: float, l1: float, l2: float, dtype=None) -> Tuple:
+        """(a1, a2) = (c l1, c l2), times lr_mu with lr_scaled_decay; None for a zero
+        factor."""
+        key = ("decay", mu, l1, l2, dtype)
+        if key not in self._memo:
+            c = _cast(self.decay_scale, dtype)
+            if self.lr_scaled_decay:
+                c = c * self.lr(mu, dtype)
+            self._memo[key] = (c * l1 if l1 else None, c * l2 if l2 else None)
+        return self._memo[key]
+
+
+def begin(optimizer, state, learning_rate) -> Step:
+    """The step's scalars from its schedule state and Keras' learning rate alpha_t."""
+    eta, c = schedule_scalars(optimizer, *state)
+    if not isinstance(eta, float):
+        eta = ops.cast(eta, "float32")
+    if optimizer.use_cosine_annealing:
+        learning_rate = (learning_rate * eta if isinstance(eta, float)
+                         else ops.multiply(ops.cast(learning_rate, "float32"), eta))
+    return Step(eta, c, learning_rate, optimizer.lr_scaled_decay)
+
+
+def step_values(optimizer, state, alpha: float) -> Dict[str, float]:
+    """What the step with schedule ``state`` and learning rate alpha (floats) uses, by
+    the logger's keys: ``eta_t``, ``lr`` (alpha_t * eta_t), ``lr_mu=<mu>`` for each
+    other multiplier, ``decay_l2=<l2>`` / ``decay_l1=<l1>`` (a2, a1 above) for each
+    decay group (suffixed ``_mu=<mu>`` with lr_scaled_decay)."""
+    eta, c = schedule_scalars(optimizer, *(int(x) for x in state))
+    step = Step(float(eta), float(c), float(alpha) * float(eta), optimizer.lr_scaled_decay)
+    values = {"eta_t": step.eta, "lr": step.learning_rate}
+    multipliers, decays = _groups(optimizer)
+    for mu in multipliers:
+        if mu != 1.0:
+            values[f"lr_mu={mu:g}"] = step.lr(mu)
+    for mu, l1, l2 in decays:
+        a1, a2 = step.decay(mu, l1, l2)
+        suffix = f"_mu={mu:g}" if optimizer.lr_scaled_decay else ""
+        if a2 is not None:
+            values[f"decay_l2={l2:g}{suffix}"] = a2
+        if a1 is not None:
+            values[f"decay_l1={l1:g}{suffix}"] = a1
+    return values
+
+
+def _groups(optimizer):
+    """The multipliers and (mu, l1, l2) decay groups: the plan's after build, else
+    what the arguments say (before build the variables are not known)."""
+    if optimizer.plan is not None:
+        return optimizer.plan.multipliers, optimizer.plan.decays
+    multipliers = (1.0,) + tuple((optimizer.lr_multipliers or {}).values())
+    decays = optimizer._user_decays
+    if isinstance(decays, float):
+        return multipliers, ((1.0, 0.0, decays),) if decays else ()
+    pairs = (decays or {}).values()
+    return multipliers, tuple(dict.fromkeys((1.0, l1, l2) for l1, l2 in pairs if l1 or l2))
