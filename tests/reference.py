@@ -9,6 +9,11 @@
   its last step, T_cur / T_i replaced by k / (T_i - 1).
 * Dozat, *Incorporating Nesterov Momentum into Adam* (2016), Algorithm 2, with the
   momentum schedule mu_t = beta_1 * (1 - 0.5 * 0.96^t) that Keras' Nadam uses.
+* The other bases, as their papers (and Keras' documentation of its defaults) give
+  them: AMSGrad (Reddi et al., 2018: the running maximum of v), Adamax (Kingma & Ba,
+  Section 7.1), Adagrad (Duchi et al., 2011, accumulator starting at 0.1 as in Keras),
+  Adadelta (Zeiler, 2012, Algorithm 1, times the learning rate), RMSprop (Tieleman &
+  Hinton, 2012: g / sqrt(E[g^2] + epsilon)) and Lion (Chen et al., 2023, Algorithm 2).
 
 Adam is written as Kingma & Ba's Algorithm 1 with bias-corrected moments m_hat,
 v_hat and epsilon in the "efficient" placement of their Section 2 (epsilon_hat =
@@ -60,11 +65,16 @@ class Reference:
                  total_iterations=None, t_mult=1, eta_min=0.0, eta_max=1.0,
                  autorestart=None, norm=None, lr_scaled=False, momentum=0.0,
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-7, warmup=0,
-                 warmup_each_cycle=False, cycle_decay=1.0, cycle_limit=None):
+                 warmup_each_cycle=False, cycle_decay=1.0, cycle_limit=None,
+                 amsgrad=False, rho=0.9, initial_accumulator_value=0.1):
         self.algo, self.lr, self.mus, self.decays = algo, lr, mus, decays
+        self.amsgrad, self.rho = amsgrad, rho
         self.w = [np.array(w, dtype=np.float64) for w in weights]
         self.m = [np.zeros_like(w) for w in self.w]
         self.v = [np.zeros_like(w) for w in self.w]
+        if algo == "adagrad":
+            self.v = [np.full_like(w, initial_accumulator_value) for w in self.w]
+        self.v_max = [np.zeros_like(w) for w in self.w]
         self.annealing, self.t_mult = annealing, t_mult
         self.eta_min, self.eta_max = eta_min, eta_max
         self.autorestart = annealing if autorestart is None else autorestart
@@ -118,9 +128,29 @@ class Reference:
                 self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
                 self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g
                 m_hat = self.m[i] / (1 - self.b1 ** t)
-                v_hat = self.v[i] / (1 - self.b2 ** t)
+                if self.amsgrad:  # AMSGrad: the running maximum of v
+                    self.v_max[i] = np.maximum(self.v_max[i], self.v[i])
+                v_hat = (self.v_max[i] if self.amsgrad else self.v[i]) / (1 - self.b2 ** t)
                 eps_hat = self.eps / math.sqrt(1 - self.b2 ** t)
                 step = lr_w * m_hat / (np.sqrt(v_hat) + eps_hat)
+            elif self.algo == "adamax":  # u: the exponentially weighted infinity norm
+                self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
+                self.v[i] = np.maximum(self.b2 * self.v[i], np.abs(g))
+                step = lr_w / (1 - self.b1 ** t) * self.m[i] / (self.v[i] + self.eps)
+            elif self.algo == "adagrad":
+                self.v[i] = self.v[i] + g * g
+                step = lr_w * g / np.sqrt(self.v[i] + self.eps)
+            elif self.algo == "adadelta":  # v: E[g^2], m: E[dx^2]
+                self.v[i] = self.rho * self.v[i] + (1 - self.rho) * g * g
+                dx = -np.sqrt(self.m[i] + self.eps) / np.sqrt(self.v[i] + self.eps) * g
+                self.m[i] = self.rho * self.m[i] + (1 - self.rho) * dx * dx
+                step = -lr_w * dx
+            elif self.algo == "rmsprop":
+                self.v[i] = self.rho * self.v[i] + (1 - self.rho) * g * g
+                step = lr_w * g / np.sqrt(self.v[i] + self.eps)
+            elif self.algo == "lion":  # beta_1 interpolates the update, beta_2 the momentum
+                step = lr_w * np.sign(self.b1 * self.m[i] + (1 - self.b1) * g)
+                self.m[i] = self.b2 * self.m[i] + (1 - self.b2) * g
             elif self.algo == "nadam":
                 self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
                 self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g

@@ -289,7 +289,8 @@ def _sgd(opt, groups, t):
             _add_scaled(w, g, neg_lr)
             continue
         m = group.slot("momentums")
-        if not opt.nesterov and group.host and group.large:
+        if not opt.nesterov and group.host and group.large and \
+                w[0].dtype in (torch.float32, torch.float64):
             torch._fused_sgd_(w, g, m, weight_decay=0.0, momentum=momentum, lr=-1.0,
                               dampening=1.0 - neg_lr, nesterov=False, maximize=False,
                               is_first_step=False)
