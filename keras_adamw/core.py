@@ -332,9 +332,11 @@ class DecoupledCore:
         return tuple(int(ops.convert_to_numpy(v)) for v in self._state.read(False))
 
     def next_schedule_state(self, state) -> tuple:
-        """The state after one applied step from ``state`` (Python ints)."""
-        t_cur, length, cycle = state
-        return schedule.advance(t_cur, length, self.t_mult, self.autorestart, cycle)
+        """The state after one applied step from ``state`` (Python ints); the cycle
+        index stays 0 where the optimizer keeps none (cycles without a shape)."""
+        t_cur, length, cycle = schedule.advance(*state[:2], self.t_mult, self.autorestart,
+                                                state[2])
+        return t_cur, length, cycle if self._state.cycle is not None else 0
 
     def step_values(self, state, alpha: float) -> dict:
         """What the applied step with schedule ``state`` and learning rate ``alpha``

@@ -1,5 +1,7 @@
 """The ``init_verbose`` table: what each variable gets, printed once at build."""
 
+from .step import Step
+
 __all__ = ["settings_table"]
 
 
@@ -21,6 +23,7 @@ def settings_table(optimizer, settings, variables) -> str:
     eta0, c = optimizer.schedule_scalars((optimizer._t_cur_start, optimizer.total_iterations or 1, 0))
     c0 = c * eta0 if optimizer.lr_scaled_decay else c  # eta_0 * s_0
     alpha0 = _initial_learning_rate(optimizer) if optimizer.lr_scaled_decay else 1.0
+    step = None if alpha0 is None else Step(eta0, c, alpha0 * eta0, optimizer.lr_scaled_decay)
 
     header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0")
     rows = []
@@ -29,13 +32,10 @@ def settings_table(optimizer, settings, variables) -> str:
             first = "-"
         elif alpha0 is None:
             first = "lr-scaled"
-        else:
-            c = c0 * alpha0 * (setting.lr_multiplier if optimizer.lr_scaled_decay else 1.0)
-            parts = []
-            if setting.l2:
-                parts.append(f"{c * setting.l2:.3g}*w")
-            if setting.l1:
-                parts.append(f"{c * setting.l1:.3g}*sign(w)")
+        else:  # (a1, a2) of the first step (step.py)
+            a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
+            parts = ([f"{a2:.3g}*w"] if a2 is not None else []) + (
+                [f"{a1:.3g}*sign(w)"] if a1 is not None else [])
             first = " + ".join(parts)
         rows.append((setting.path, str(tuple(variable.shape)), f"{setting.lr_multiplier:g}",
                      f"{setting.l1:g}", f"{setting.l2:g}", first))

@@ -290,6 +290,39 @@ def test_callback_logs_the_reference_values_at_every_step():
     assert history.history["eta_t"][-1] == collect.rows[-1]["eta_t"]  # epoch logs
 
 
+def test_callback_reads_the_device_once_per_epoch(monkeypatch):
+    """The logger reads the optimizer's state at the first batch of each epoch and
+    advances a host copy after that: its reads do not grow with the batches, and the
+    copy still matches the optimizer at the end."""
+    import keras_adamw.callbacks as view
+    from keras_adamw.core import DecoupledCore
+
+    reads = {"number": 0, "state": 0}
+    number, state = view._number, DecoupledCore.schedule_state
+
+    def counting_number(value):
+        reads["number"] += 1
+        return number(value)
+
+    def counting_state(self):
+        reads["state"] += 1
+        return state(self)
+
+    monkeypatch.setattr(view, "_number", counting_number)
+    monkeypatch.setattr(DecoupledCore, "schedule_state", counting_state)
+    inp = keras.Input((5,))
+    model = keras.Model(inp, layers.Dense(1)(inp))
+    opt = AdamW(learning_rate=1e-2, use_cosine_annealing=True, total_iterations=3, t_mult=2,
+                init_verbose=False)
+    model.compile(opt, loss="mse")
+    logger = ScheduleLogger()
+    x, y = np.ones((64, 5), "float32"), np.ones((64, 1), "float32")
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[logger])  # 8 batches each
+    assert reads == {"number": 2 * 2, "state": 2}  # iterations and lr, and the state
+    iterations, host_state, _ = logger._host
+    assert iterations == 16 and host_state == state(opt)
+
+
 def test_preview_is_the_schedule_the_optimizer_will_follow():
     opt = AdamW(learning_rate=2e-3, use_cosine_annealing=True, total_iterations=3, t_mult=2,
                 warmup_iterations=1, cycle_decay=0.5, total_iterations_wd=9, weight_decays=0.05,
