@@ -106,7 +106,7 @@ class ScheduleLogger(_callback_keras.callbacks.Callback):
             optimizer = _inner(self.model.optimizer)
             lr = optimizer._learning_rate
             constant = None if callable(lr) and not hasattr(lr, "numpy") else _number(lr)
-            self._host = (int(_number(optimizer.iterations)), optimizer.schedule_state(),
+            self._host = (int(_number(optimizer._iterations)), optimizer.schedule_state(),
                           constant)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -156,7 +156,7 @@ def preview_schedule(optimizer, steps: int) -> Dict[str, np.ndarray]:
         raise ValueError(f"`steps` must be an integer >= 1; got {steps!r}.")
     optimizer = _inner(optimizer)
     state = optimizer.schedule_state()
-    start = int(_number(optimizer.iterations))
+    start = int(_number(optimizer._iterations))  # Keras' micro-step counter
     every = _accumulation(optimizer)
     rows = []
     for n in range(int(steps)):

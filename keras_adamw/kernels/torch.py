@@ -138,6 +138,16 @@ def parallel_update_for(optimizer, mixin) -> Optional[Callable]:
                              decay_groups=optimizer.plan.decay_groups)
 
 
+def _applied_steps(opt, micro_steps: int) -> int:
+    """Keras' ``optimizer.iterations`` from its micro-step counter ``_iterations``
+    (the mirror): the applied steps under gradient accumulation, on the Kerases
+    whose ``iterations`` counts those."""
+    every = opt.gradient_accumulation_steps
+    if every and opt.iterations is not opt._iterations:
+        return micro_steps // every
+    return micro_steps
+
+
 def _float32(value) -> float:
     return float(np.float32(value))
 
@@ -168,7 +178,7 @@ def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_grou
             i = opt._get_variable_index(v)
             values[i], by_index[i] = v._value, g
         grads = by_index
-    t = opt._iterations_mirror.get() + 1
+    t = _applied_steps(opt, opt._iterations_mirror.get()) + 1
     with torch.no_grad():
         for group in decay_groups:
             ws = [values[i] for i in group.indices if values[i] is not None]
