@@ -242,4 +242,5 @@ def test_recipe_trains_with_the_schedule_logged(name):
         if k == cycle:
             k, cycle, index = 0, cycle * 2, index + 1
     np.testing.assert_allclose(collect.etas, etas, rtol=1e-6, atol=1e-7)
-    assert all(np.isfinite(keras.ops.convert_to_numpy(v)).all() for v in model.trainable_variables)
+    assert all(np.isfinite(keras.ops.convert_to_numpy(v)).all()
+               for v in model.trainable_variables)
