@@ -234,7 +234,8 @@ def test_recipe_trains_with_the_schedule_logged(name):
 
     collect = Collect()
     x, y = _inputs(model, batch=12)
-    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False, callbacks=[ScheduleLogger(), collect])
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False,
+              callbacks=[ScheduleLogger(), collect])
     k, cycle, index, etas = 0, 4, 0, []
     for _ in range(6):
         etas.append(shaped_multiplier(k, cycle, index, 0.0, 1.0, warmup=1))
