@@ -45,6 +45,9 @@ setup(
         # locally: scikit-learn's digits and mnist1d's generator; scipy for t intervals.
         "example": ["matplotlib", "scikit-learn", "mnist1d", "scipy"],
         "test": ["pytest>=7"],
+        # tests/test_keras_hub.py (tiny BERT and Gemma from config, no download); skipped
+        # without it. Install it after the rest, held to the installed Keras: .ci/run.
+        "hub": ["keras-hub>=0.32"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -113,9 +113,35 @@ def _components_match(key_parts: Tuple[str, ...], path_parts: Tuple[str, ...]) -
 
 def _regex_span(path: str, match) -> int:
     """How many path components a regular expression's match touches (>= 1)."""
-    start, end = match.span()
+    return _span(path, *match.span())
+
+
+def _span(path: str, start: int, end: int) -> int:
+    """How many path components ``path[start:end]`` touches (>= 1)."""
     last = max(start, end - 1)
     return path.count("/", start, last) + 1
+
+
+def _literal(pattern: "re.Pattern") -> Optional[str]:
+    """The path an expression ``^...$`` of escaped literal characters only matches
+    (``layerwise_lr_multipliers``' exact-path keys), else None."""
+    text = pattern.pattern
+    if pattern.flags & ~re.UNICODE or len(text) < 2 or text[0] != "^" or text[-1] != "$":
+        return None
+    out, i, inner = [], 1, text[:-1]
+    while i < len(inner):
+        char = inner[i]
+        if char == "\\":
+            if i + 1 >= len(inner) or inner[i + 1].isalnum() or inner[i + 1] == "_":
+                return None  # \d, \b, \1, ...: not a literal
+            out.append(inner[i + 1])
+            i += 2
+        elif char in ".^$*+?{}[]|()":
+            return None
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
 
 
 class Matcher:
@@ -124,13 +150,31 @@ class Matcher:
     ``specificity(key, path)`` is None when ``key`` does not match ``path``, infinity
     for an exact path, else the number of components it covers. ``find(path)``
     returns the key that applies (see the module docstring for the precedence).
-    Cost: one pass over the keys per path, so resolving V variables against K keys
-    takes O(V K) component comparisons.
+
+    Cost: the name keys are indexed by their components, and the regular expressions
+    of one exact path (``^...$`` of literal characters, as ``layerwise_lr_multipliers``
+    writes them) by that path, so a path costs O(m^2) dictionary look-ups for its m
+    components, plus one search per other regular expression: resolving V variables
+    takes O(V) look-ups whatever the number of name keys.
     """
 
     def __init__(self, keys: Iterable[Key]):
         self.keys = list(keys)
         self._parts = {k: tuple(k.split("/")) for k in self.keys if isinstance(k, str)}
+        self._by_parts = {}   # components of a name key -> index of its first occurrence
+        self._by_literal = {}  # the path of an exact-path expression -> first index
+        self._regexes = []    # (index, expression) of every other expression, in order
+        for index, key in enumerate(self.keys):
+            if isinstance(key, re.Pattern):
+                literal = _literal(key)
+                if literal is None:
+                    self._regexes.append((index, key))
+                else:
+                    self._by_literal.setdefault(literal, index)
+            else:
+                self._by_parts.setdefault(self._parts[key], index)
+        self._longest = max((len(p) for p in self._by_parts), default=0)
+        self._memo = {}
 
     def specificity(self, key: Key, path: str) -> Optional[float]:
         if isinstance(key, re.Pattern):
@@ -141,32 +185,77 @@ class Matcher:
         parts = self._parts[key]
         return len(parts) if _components_match(parts, tuple(path.split("/"))) else None
 
+    def _hits(self, path: str) -> tuple:
+        """``(rank, index)`` of every key that matches ``path``, the winner first."""
+        hits = self._memo.get(path)
+        if hits is not None:
+            return hits
+        found = {}
+        if self._by_parts:
+            parts = tuple(path.split("/"))
+            m = len(parts)
+            for size in range(1, min(self._longest, m) + 1):
+                rank = _EXACT if size == m else size
+                for i in range(m - size + 1):
+                    index = self._by_parts.get(parts[i:i + size])
+                    if index is not None:
+                        found[index] = rank
+        if self._by_literal:
+            # '$' also matches before a final newline
+            for literal in (path, path[:-1]) if path.endswith("\n") else (path,):
+                index = self._by_literal.get(literal)
+                if index is not None:
+                    found.setdefault(index, _span(path, 0, len(literal)))
+        for index, key in self._regexes:
+            match = key.search(path)
+            if match is not None:
+                found[index] = _regex_span(path, match)
+        # the most specific key, then the first given (what a pass over the keys in
+        # order keeping only strictly better ranks gives)
+        hits = tuple(sorted(((rank, index) for index, rank in found.items()),
+                            key=lambda hit: (-hit[0], hit[1])))
+        if len(self._memo) < 1_000_000:
+            self._memo[path] = hits
+        return hits
+
     def find(self, path: str) -> Optional[Key]:
-        best, best_rank = None, None
-        for key in self.keys:
-            rank = self.specificity(key, path)
-            if rank is not None and (best_rank is None or rank > best_rank):
-                best, best_rank = key, rank
-        return best
+        hits = self._hits(path)
+        return self.keys[hits[0][1]] if hits else None
 
     def matches(self, path: str) -> bool:
-        return any(self.specificity(k, path) is not None for k in self.keys)
+        return bool(self._hits(path))
+
+    def all_matches(self, path: str) -> list:
+        """Every key that matches ``path`` (a key given twice, once): the one that
+        applies first, then the others by precedence."""
+        return [self.keys[index] for _, index in self._hits(path)]
+
+    def _matched_indices(self, paths: Sequence[str]) -> set:
+        matched = set()
+        for path in paths:
+            matched.update(index for _, index in self._hits(path))
+        return matched
 
     def unmatched(self, paths: Sequence[str]) -> list:
         """The keys that match none of ``paths``."""
-        left = list(self.keys)
-        for path in paths:
-            if not left:
-                break
-            left = [k for k in left if self.specificity(k, path) is None]
-        return left
+        matched = self._matched_indices(paths)
+        return [k for index, k in enumerate(self.keys) if index not in matched
+                and not self._same_as_matched(index, matched)]
+
+    def _same_as_matched(self, index: int, matched: set) -> bool:
+        """A key given twice is indexed once: its later copies match where it does."""
+        key = self.keys[index]
+        first = (self._by_parts.get(self._parts[key]) if isinstance(key, str)
+                 else self._by_literal.get(_literal(key)))
+        return first is not None and first != index and first in matched
 
     def warn_never_applied(self, argument: str, paths: Sequence[str]) -> None:
         """Warn about keys that match variables but apply to none of them: for each,
         a more specific or an earlier key wins."""
         winners = {self.find(p) for p in paths}
-        shadowed = [k for k in self.keys if k not in winners and any(
-            self.specificity(k, p) is not None for p in paths)]
+        matched = self._matched_indices(paths)
+        shadowed = [k for index, k in enumerate(self.keys) if k not in winners
+                    and (index in matched or self._same_as_matched(index, matched))]
         if shadowed:
             warnings.warn(
                 f"keras_adamw: `{argument}` key(s) {[key_to_config(k) for k in shadowed]} "

@@ -72,3 +72,99 @@ def test_unmatched_keys_are_reported_with_the_closest_paths():
     with pytest.raises(ValueError) as info:
         m.require_all_matched("lr_multipliers", PATHS)
     assert "'dense_7'" in str(info.value) and "net/dense_1" in str(info.value)
+
+
+# ---------------------------------------------- the index against a plain scan
+
+def _scan_rank(key, path):
+    """The module docstring's rules, written as a plain pass: None, inf (the exact
+    path), or the number of path components the key covers."""
+    if isinstance(key, re.Pattern):
+        match = key.search(path)
+        if match is None:
+            return None
+        start, end = match.span()
+        return path.count("/", start, max(start, end - 1)) + 1
+    if key == path:
+        return float("inf")
+    k, p = key.split("/"), path.split("/")
+    return len(k) if any(p[i:i + len(k)] == k for i in range(len(p) - len(k) + 1)) else None
+
+
+def _scan_find(keys, path):
+    best, best_rank = None, None
+    for key in keys:  # in order: a later key wins only when strictly more specific
+        rank = _scan_rank(key, path)
+        if rank is not None and (best_rank is None or rank > best_rank):
+            best, best_rank = key, rank
+    return best
+
+
+def _random_case(rng):
+    names = ["net", "enc", "block_1", "block_12", "attn", "dense", "kernel", "bias", "a.b",
+             "x+y", "ln", "w-0"]
+    paths = ["/".join(rng.choice(names) for _ in range(rng.randint(1, 5)))
+             for _ in range(60)]
+    keys = []
+    for _ in range(rng.randint(1, 25)):
+        kind = rng.random()
+        if kind < 0.45:  # components, sometimes a whole path
+            key = rng.choice(paths) if rng.random() < 0.3 else "/".join(
+                rng.choice(names) for _ in range(rng.randint(1, 3)))
+        elif kind < 0.75:  # an exact-path expression, as layerwise_lr_multipliers writes
+            key = re.compile("^" + re.escape(rng.choice(paths + ["nowhere"])) + "$")
+        else:  # other expressions, anchored ones that are not literals included
+            key = re.compile(rng.choice([r"block_\d+", r"^net/", r"^enc/attn$", r"(?i)KERNEL$",
+                                         r"a\.b", r"^a.b$", r"^x\+y$", r"dense|bias"]))
+        keys.append(key)
+    if rng.random() < 0.3:
+        keys.append(keys[0])  # a key given twice
+    return paths + ["net/kernel\n"], keys
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_indexed_matcher_agrees_with_a_plain_scan(seed):
+    """The index (name keys by their components, exact-path expressions by their
+    path) decides exactly what a pass over the keys in order decides."""
+    import random
+    import warnings
+
+    paths, keys = _random_case(random.Random(seed))
+    m = matching.Matcher(keys)
+    for path in paths:
+        assert m.find(path) is _scan_find(keys, path), (path, keys)
+        assert m.matches(path) == any(_scan_rank(k, path) is not None for k in keys)
+        assert m.specificity(keys[0], path) == _scan_rank(keys[0], path)
+        assert set(map(id, m.all_matches(path))) == {
+            id(k) for k in keys if _scan_rank(k, path) is not None}
+    assert m.unmatched(paths) == [k for k in keys
+                                  if all(_scan_rank(k, p) is None for p in paths)]
+    winners = {_scan_find(keys, p) for p in paths}
+    shadowed = [matching.key_to_config(k) for k in keys if k not in winners
+                and any(_scan_rank(k, p) is not None for p in paths)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m.warn_never_applied("k", paths)
+    assert [str(shadowed) in str(w.message) for w in caught] == ([True] if shadowed else [])
+
+
+def test_exact_path_expressions_are_looked_up_not_searched():
+    """The keys layerwise_lr_multipliers writes for single variables (``^path$``) are
+    indexed by their path, so thousands of them cost one look-up per variable; an
+    expression with any other syntax is searched."""
+    paths = [f"stem/w_{i}" for i in range(3000)]
+    keys = [re.compile("^" + re.escape(p) + "$") for p in paths]
+    keys += [re.compile(r"^stem/w_1\d$"), re.compile("(?i)^stem/w_1$"), "stem"]
+    m = matching.Matcher(keys)
+    assert [k for _, k in m._regexes] == keys[3000:3002]
+    assert m.find("stem/w_17") is keys[17]  # equal span: the first given wins
+    assert m.find("stem/w_1") is keys[1]
+    assert m.all_matches("stem/w_1") == [keys[1], keys[3001], "stem"]
+
+
+def test_an_exact_path_expression_matches_as_re_search_does():
+    """``$`` also matches before a final newline, as ``re.search`` has it."""
+    key = re.compile("^" + re.escape("net/kernel") + "$")
+    m = matching.Matcher([key])
+    assert m.find("net/kernel\n") is key and m.specificity(key, "net/kernel\n") == 2
+    assert m.find("net/kernel/x") is None and m.find("a/net/kernel") is None

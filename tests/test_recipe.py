@@ -249,6 +249,66 @@ def test_layerwise_decay_nested_blocks_and_layers_between_blocks():
         assert mu == pytest.approx(expected[layer]), path
 
 
+def _frozen_blocks_model():
+    """embed -> three blocks (a Sequential of q_j, ffn_j) -> head."""
+    inp = keras.Input((4,))
+    x = layers.Dense(4, name="embed")(inp)
+    blocks = []
+    for j in range(3):
+        block = keras.Sequential([keras.Input((4,)), layers.Dense(4, name=f"q_{j}"),
+                                  layers.Dense(4, name=f"ffn_{j}")], name=f"block_{j}")
+        blocks.append(block)
+        x = block(x)
+    return keras.Model(inp, layers.Dense(2, name="head")(x)), blocks
+
+
+@pytest.mark.parametrize("adapter", ["trainable sub-layer", "lora inside"])
+def test_layerwise_decay_reaches_trainable_layers_inside_frozen_blocks(adapter):
+    """Issue 19, item 1: a block set trainable=False with a sub-layer set trainable
+    again (what KerasHub's enable_lora does) reports no trainable variables, yet
+    Keras trains the sub-layer's: they get the block's multiplier."""
+    model, blocks = _frozen_blocks_model()
+    for block in blocks:
+        block.trainable = False
+        block.layers[0].trainable = True
+        if adapter == "lora inside":
+            block.layers[0].enable_lora(2)  # kernel frozen, lora_kernel_a/b and bias train
+    assert [len(b.trainable_variables) for b in blocks] == [0, 0, 0]  # what Keras says
+    expected = {"embed": 0.5 ** 4, "block_0": 0.5 ** 3, "block_1": 0.5 ** 2, "block_2": 0.5,
+                "head": 1.0}
+    adapters = 2 if adapter == "trainable sub-layer" else 3  # kernel, bias / a, b, bias
+    assert len(model.trainable_variables) == 2 + 3 * adapters + 2
+    for blocks_arg in (blocks, [b.name for b in blocks]):
+        mus = _multipliers(model, layerwise_lr_multipliers(model, 0.5, blocks=blocks_arg))
+        assert len(mus) == len(model.trainable_variables)
+        for path, mu in mus.items():
+            assert mu == pytest.approx(expected[path.split("/")[0]]), path
+
+
+def test_layerwise_decay_default_blocks_count_layers_with_trainable_sub_layers():
+    """The default blocks (every layer holding trainable variables but the last)
+    include a frozen layer with a trainable sub-layer."""
+    inner = keras.Sequential([keras.Input((3,)), layers.Dense(3, name="a"),
+                              layers.Dense(3, name="b")], name="frozen")
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(3, name="d0"), inner,
+                              layers.Dense(1, name="d2")], name="seq")
+    inner.trainable = False
+    inner.layers[1].trainable = True
+    mus = _multipliers(model, layerwise_lr_multipliers(model, 0.5))
+    assert mus == pytest.approx({"seq/d0/kernel": 0.25, "seq/d0/bias": 0.25,
+                                 "frozen/b/kernel": 0.5, "frozen/b/bias": 0.5,
+                                 "seq/d2/kernel": 1.0, "seq/d2/bias": 1.0})
+
+
+def test_layerwise_decay_a_frozen_block_of_another_model_is_refused():
+    model = _functional()
+    other = layers.Dense(4, name="block_1")
+    other.build((None, 4))
+    other.trainable = False
+    with pytest.raises(ValueError, match="not a layer of this model"):
+        layerwise_lr_multipliers(model, 0.5, blocks=["block_0", other])
+
+
 # ----------------------------------------------------- schedule in view
 
 def test_callback_logs_the_reference_values_at_every_step():
