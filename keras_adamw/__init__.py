@@ -10,8 +10,10 @@ from .callbacks import ScheduleLogger, plot_schedule, preview_schedule
 from .compat import fill_dict_in_order
 from .layerwise import layerwise_lr_multipliers
 from .regularizers import DeclaredDecay, get_weight_decays
+from .restore import NORM_LAYERS
 
 __version__ = "2.1.0"
 __all__ = ["AdamW", "NadamW", "SGDW", "decoupled", "get_weight_decays",
            "fill_dict_in_order", "DeclaredDecay", "layerwise_lr_multipliers",
-           "ScheduleLogger", "preview_schedule", "plot_schedule", "__version__"]
+           "ScheduleLogger", "preview_schedule", "plot_schedule", "NORM_LAYERS",
+           "__version__"]

@@ -44,8 +44,10 @@ ARGUMENTS: Tuple[Argument, ...] = (
              validation.lr_multipliers_arg, lambda v: _keys_to_config(v)),
     Argument("exclude_from_weight_decay", None,
              "Never decayed: names (whole path components, e.g. `['bias']`), compiled "
-             "regular expressions, and layer classes (e.g. "
-             "`keras.layers.LayerNormalization`, with `model=`). Win over every decay.",
+             "regular expressions, layer classes (e.g. `keras.layers.LayerNormalization`, "
+             "with `model=`) and `keras_adamw.NORM_LAYERS` (every normalization layer's "
+             "own weights, with `model=`). Win over every decay; an entry that excludes "
+             "nothing gets a warning.",
              validation.exclude_arg,
              lambda v: [matching.key_to_config(k) for k in v[0]] + list(v[1])),
     Argument("exclude_1d", False,

@@ -19,7 +19,7 @@ import re
 import warnings
 
 from . import (arguments, compat, matching, plan as plans, regularizers, report, restore,
-               schedule, step as steps)
+               schedule, step as steps, validation)
 from .kernels import generic
 from .plan import VariableSetting
 from .state import ScheduleState
@@ -89,7 +89,12 @@ class DecoupledCore:
                     settings, model_weight_decays={**self._declared,
                                                    **settings.model_weight_decays})
             if self._exclude_types:
-                self._type_excluded_ids = restore.type_excluded_ids(model, self._exclude_types)
+                by_type = restore.type_excluded_ids(model, self._exclude_types)
+                trainable = {id(v) for v in model.trainable_variables}
+                _warn_unmatched_exclusions(
+                    [t[len(validation.TYPE_PREFIX):] for t, ids in by_type.items()
+                     if not ids & trainable], "layer class", model, stacklevel=5)
+                self._type_excluded_ids = set().union(*by_type.values())
                 # What a config saved before build needs to restore the exclusion without
                 # the model: the paths Keras will build on, and the excluded positions.
                 trained = list(model.trainable_variables)
@@ -200,6 +205,9 @@ class DecoupledCore:
         self.plan = plan
         self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
         plans.check_keys(rules, paths)
+        _warn_unmatched_exclusions(
+            [matching.key_to_config(k) for k in matching.Matcher(self._exclude_keys)
+             .unmatched(paths)], "name or pattern", None, stacklevel=4)
         if plan.dropped:
             dropped = list(plan.dropped)
             warnings.warn(
@@ -372,6 +380,20 @@ class DecoupledCore:
                       excluded_by_type=self._excluded_by_type,
                       declared_decays=self._declared_by_index)
         return config
+
+
+def _warn_unmatched_exclusions(entries, kind: str, model, stacklevel: int) -> None:
+    """An exclusion that excludes nothing is most likely a typo, or a layer class the
+    model does not use (KerasHub's norms are not keras.layers.LayerNormalization):
+    the weights it was meant for are decayed. Say so."""
+    if not entries:
+        return
+    hint = (" (keras_adamw.NORM_LAYERS excludes every normalization layer, whatever "
+            "its class)" if kind == "layer class" else "")
+    warnings.warn(
+        f"keras_adamw: `exclude_from_weight_decay` {kind}(s) {entries} exclude no "
+        f"trainable variable{' of ' + repr(model.name) if model is not None else ''}, so "
+        f"the weights they were meant for are decayed{hint}.", stacklevel=stacklevel)
 
 
 def _snake_case(name: str) -> str:

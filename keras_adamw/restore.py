@@ -12,13 +12,18 @@ after a ``/``. A config reused on another model matches the new model's own path
 """
 
 import importlib
+import re
 import sys
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from . import matching, validation
 
 __all__ = ["path_of", "paths_for", "type_excluded_ids", "type_excluded", "layer_class",
-           "saved_decays"]
+           "saved_decays", "NORM_LAYERS", "is_normalization_layer"]
+
+#: the name-free exclusion of every normalization layer's own weights (its config form)
+NORM_LAYERS = validation.TYPE_PREFIX + "all-normalization"
+_NORM_NAME = re.compile(r"Norm(alization)?(?=[A-Z0-9_]|$)")
 
 
 def path_of(variable) -> str:
@@ -34,14 +39,44 @@ def paths_for(variables, saved: Optional[Sequence[str]]):
     return (list(saved) if same else paths), same
 
 
-def type_excluded_ids(model, type_names) -> set:
-    """ids of every weight inside a layer of one of the classes (``'type:...'``)."""
-    classes = tuple(layer_class(name) for name in type_names)
-    ids = set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        if isinstance(layer, classes):
-            ids.update(id(v) for v in layer.weights)
-    return ids
+def is_normalization_layer(layer) -> bool:
+    """A normalization layer, by name: its class or a base class below Keras' ``Layer``
+    is named ``...Norm`` or ``...Normalization`` (also followed by a capital, a digit
+    or ``_``): Keras' LayerNormalization, RMSNormalization, BatchNormalization,
+    GroupNormalization, KerasHub's RMSNormalization, LlamaLayerNorm, T5LayerNorm,
+    RmsNorm2d ..., and a user's own."""
+    return any(_NORM_NAME.search(klass.__name__) for klass in type(layer).__mro__)
+
+
+def _own_weights(layer) -> list:
+    """The weights a layer creates itself (not those of its sub-layers: a composite
+    such as a conv-norm block keeps its conv kernel decayed)."""
+    own = getattr(layer, "_trainable_variables", None)
+    if own is None:  # tf_keras
+        own = getattr(layer, "_trainable_weights", [])
+    return list(own) + list(getattr(layer, "_non_trainable_variables",
+                                    getattr(layer, "_non_trainable_weights", [])))
+
+
+def type_excluded_ids(model, type_names) -> Dict[str, set]:
+    """For each layer type (``'type:...'``), the ids of the weights it excludes: every
+    weight inside a layer of that class, or for ``NORM_LAYERS`` the own weights of
+    every normalization layer (``is_normalization_layer``)."""
+    layers = list(model._flatten_layers(include_self=True, recursive=True))
+    out = {}
+    for name in type_names:
+        ids = set()
+        if name == NORM_LAYERS:
+            for layer in layers:
+                if is_normalization_layer(layer):
+                    ids.update(id(v) for v in _own_weights(layer))
+        else:
+            cls = layer_class(name)
+            for layer in layers:
+                if isinstance(layer, cls):
+                    ids.update(id(v) for v in layer.weights)
+        out[name] = ids
+    return out
 
 
 def type_excluded(variables, type_names, ids: Optional[set], saved: Optional[list],

@@ -143,8 +143,8 @@ def exclude_arg(value):
         value = [value]
     if not isinstance(value, (list, tuple, set)):
         raise TypeError("`exclude_from_weight_decay` must be a list of names, compiled "
-                        "regular expressions or layer classes, e.g. ['bias', "
-                        f"keras.layers.LayerNormalization]; got {value!r}.")
+                        "regular expressions, layer classes or keras_adamw.NORM_LAYERS, "
+                        f"e.g. [keras_adamw.NORM_LAYERS, 'bias']; got {value!r}.")
     keys, types = [], []
     for item in value:
         if isinstance(item, type) or (isinstance(item, str) and item.startswith(TYPE_PREFIX)):

@@ -11,6 +11,8 @@ again; then one step against the NumPy reference, and the same after enable_lora
 
 import functools
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,7 @@ from keras import layers  # noqa: E402
 
 from reference import Reference, shaped_multiplier  # noqa: E402
 
-from keras_adamw import AdamW, ScheduleLogger, layerwise_lr_multipliers  # noqa: E402
+from keras_adamw import NORM_LAYERS, AdamW, ScheduleLogger, layerwise_lr_multipliers  # noqa: E402
 
 DECAY, L2, LR = 0.8, 1e-2, 1e-3
 SCHEDULE = dict(use_cosine_annealing=True, total_iterations=4, t_mult=2, warmup_iterations=1)
@@ -113,7 +115,7 @@ def _recipe(model, backbone):
     """The README's fine-tuning recipe."""
     return AdamW(
         model=model, learning_rate=LR, weight_decays=L2,
-        exclude_from_weight_decay=[keras.layers.LayerNormalization, "bias"],
+        exclude_from_weight_decay=[NORM_LAYERS, "bias"],
         lr_multipliers=layerwise_lr_multipliers(model, DECAY,
                                                 blocks=backbone.transformer_layers),
         init_verbose=False, **SCHEDULE)
@@ -158,16 +160,25 @@ def test_recipe_gives_every_variable_its_multiplier_and_decay(name):
     assert sorted({round(mu, 12) for mu, _, _ in expected.values()}) == [0.512, 0.64, 0.8, 1.0]
 
 
-@pytest.mark.parametrize("name", [
-    "bert",
-    pytest.param("gemma", marks=pytest.mark.xfail(
-        strict=True, reason="issue 19 item 2: Gemma's norms are KerasHub's RMSNormalization, "
-        "which [keras.layers.LayerNormalization] does not exclude; the recipe needs the "
-        "name-free 'every normalization layer' entry")),
-])
+@pytest.mark.parametrize("name", ["bert", "gemma"])
 def test_recipe_decays_no_normalization_weight(name):
     model, _, opt, expected = _built_once(name)
     assert _check_settings(model, opt, expected, norms=True) == {"bert": 10, "gemma": 5}[name]
+
+
+@pytest.mark.parametrize("name", ["bert", "gemma"])
+def test_an_exclusion_that_matches_nothing_warns(name):
+    """The old recipe on Gemma: LayerNormalization is not the class of its norms, so it
+    excludes nothing there; a typo'd name excludes nothing anywhere. Both warn."""
+    model, backbone, _, _ = MODELS[name]()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt = AdamW(model=model, weight_decays=L2, init_verbose=False,
+                    exclude_from_weight_decay=[keras.layers.LayerNormalization, "biases"])
+        opt.build(model.trainable_variables)
+    said = [str(w.message) for w in caught]
+    assert any("name or pattern(s) ['biases']" in m for m in said), said
+    assert any("layer class(s) ['LayerNormalization']" in m for m in said) == (name == "gemma")
 
 
 @pytest.mark.parametrize("name", list(MODELS))
