@@ -49,13 +49,12 @@ def is_normalization_layer(layer) -> bool:
 
 
 def _own_weights(layer) -> list:
-    """The weights a layer creates itself (not those of its sub-layers: a composite
-    such as a conv-norm block keeps its conv kernel decayed)."""
-    own = getattr(layer, "_trainable_variables", None)
-    if own is None:  # tf_keras
-        own = getattr(layer, "_trainable_weights", [])
-    return list(own) + list(getattr(layer, "_non_trainable_variables",
-                                    getattr(layer, "_non_trainable_weights", [])))
+    """The weights of a layer that are none of its sub-layers' (a composite such as a
+    conv-norm block keeps its conv kernel decayed, and so does the kernel a
+    SpectralNormalization wrapper tracks of the layer it wraps)."""
+    inner = {id(v) for sub in layer._flatten_layers(include_self=False, recursive=True)
+             for v in sub.weights}
+    return [v for v in layer.weights if id(v) not in inner]
 
 
 def type_excluded_ids(model, type_names) -> Dict[str, set]:

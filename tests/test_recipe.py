@@ -432,3 +432,68 @@ def test_plot_schedule_leaves_the_matplotlib_backend_alone(tmp_path):
 def test_schedule_tools_refuse_a_plain_keras_optimizer():
     with pytest.raises(TypeError, match="keras_adamw optimizer"):
         preview_schedule(keras.optimizers.Adam(), 3)
+
+
+# ------------------------------------------------- every normalization layer
+
+@keras.saving.register_keras_serializable(package="tests")
+class ScaleNorm(layers.Layer):
+    """A user's own norm layer: one learned scale."""
+
+    def build(self, input_shape):
+        self.g = self.add_weight(shape=(), initializer="ones", name="g")
+
+    def call(self, x):
+        return self.g * x / (keras.ops.norm(x, axis=-1, keepdims=True) + 1e-6)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class ConvNormBlock(layers.Layer):
+    """A composite whose name says Norm: its Dense kernel is not a norm weight."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.proj = layers.Dense(4, name="proj")
+        self.norm = layers.LayerNormalization(name="norm")
+
+    def call(self, x):
+        return self.norm(self.proj(x))
+
+
+def _norm_model():
+    inp = keras.Input((4,))
+    x = layers.Dense(4, name="d")(inp)
+    x = layers.LayerNormalization(name="ln")(x)
+    x = layers.RMSNormalization(name="rms")(x)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.GroupNormalization(groups=2, name="gn")(x)
+    x = ScaleNorm(name="sn")(x)
+    x = ConvNormBlock(name="block")(x)
+    x = layers.SpectralNormalization(layers.Dense(4, name="wrapped"), name="spec")(x)
+    return keras.Model(inp, x)
+
+
+def test_norm_layers_exclude_every_norm_weight_and_nothing_else(tmp_path):
+    from keras_adamw import NORM_LAYERS
+
+    model = _norm_model()
+    opt = AdamW(model=model, weight_decays=0.1, exclude_from_weight_decay=[NORM_LAYERS],
+                init_verbose=False)
+    opt.build(model.trainable_variables)
+    decayed = [i for i, v in enumerate(model.trainable_variables) if opt.setting_of(v).l2]
+    # worked out by hand: the kernels and biases of Dense layers, also inside the
+    # composite block and the spectral-norm wrapper, and nothing of a norm layer
+    names = [v.path.split("/")[-2:] for v in model.trainable_variables]
+    assert [names[i] for i in decayed] == [["d", "kernel"], ["d", "bias"], ["proj", "kernel"],
+                                           ["proj", "bias"], ["wrapped", "kernel"],
+                                           ["wrapped", "bias"]]
+    assert len(model.trainable_variables) - len(decayed) == 2 + 1 + 2 + 2 + 1 + 2
+    assert opt.get_config()["exclude_from_weight_decay"] == ["type:all-normalization"]
+    model.compile(opt, loss="mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 4), "float32"), verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    again = [i for i, v in enumerate(loaded.trainable_variables)
+             if loaded.optimizer.setting_of(v).l2]
+    assert again == decayed
