@@ -247,3 +247,36 @@ def test_tensorflow_whole_step_path_is_taken(algo, kernel, monkeypatch):
     assert calls["kernel"] == (5 * len(variables) if kernel else 0)
     for v, w in zip(variables, ref.w):
         np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class WithUnusedLayer(keras.Model):
+    """A model with a layer its call never uses (an unused pooler)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.used = keras.layers.Dense(1, use_bias=False, name="used")
+        self.unused = keras.layers.Dense(1, use_bias=False, name="unused")
+
+    def build(self, input_shape):
+        self.used.build(input_shape)
+        self.unused.build(input_shape)
+
+    def call(self, x):
+        return self.used(x)
+
+
+def test_a_variable_without_gradient_follows_keras_per_backend():
+    """Documented (README): on TensorFlow and PyTorch Keras drops a variable whose
+    gradient is None before the step, so it is neither updated nor decayed; on JAX
+    its gradient is zeros, so it is decayed (Keras' own AdamW splits the same way)."""
+    model = WithUnusedLayer()
+    model.build((None, 3))
+    start = keras.ops.convert_to_numpy(model.unused.kernel).copy()
+    model.compile(AdamW(learning_rate=1e-2, weight_decays=0.1, init_verbose=False), loss="mse")
+    model.fit(np.ones((4, 3), "float32"), np.ones((4, 1), "float32"), batch_size=4, verbose=0)
+    after = keras.ops.convert_to_numpy(model.unused.kernel)
+    if keras.backend.backend() == "jax":
+        np.testing.assert_allclose(after, start * (1 - 0.1), rtol=1e-6)  # one decay, c = 1
+    else:
+        np.testing.assert_array_equal(after, start)
