@@ -88,7 +88,9 @@ class ScheduleLogger(_callback_keras.callbacks.Callback):
     the schedule's own function; a learning-rate schedule is evaluated at Keras'
     own counter (its micro-steps under gradient accumulation), as the update does.
     With ``steps_per_execution > 1`` Keras calls batch callbacks once per execution:
-    the values are those of the execution's first step.
+    the values are those of the execution's first step. Batch logs hold a schedule's
+    values as device tensors (Keras converts them where it shows them); epoch logs
+    hold floats.
     """
 
     def __init__(self):
@@ -143,6 +145,8 @@ class ScheduleLogger(_callback_keras.callbacks.Callback):
         return _scaled(values, alpha)
 
     def on_epoch_end(self, epoch, logs=None):
+        """The last logged step's values, as floats (one read per epoch)."""
+        self._last = {k: v if isinstance(v, float) else _number(v) for k, v in self._last.items()}
         if logs is not None:
             logs.update(self._last)
 

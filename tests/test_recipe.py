@@ -497,3 +497,41 @@ def test_norm_layers_exclude_every_norm_weight_and_nothing_else(tmp_path):
     again = [i for i, v in enumerate(loaded.trainable_variables)
              if loaded.optimizer.setting_of(v).l2]
     assert again == decayed
+
+
+def test_callback_logs_what_the_update_used_under_gradient_accumulation(monkeypatch):
+    """Keras evaluates a learning-rate schedule at its micro-step counter: the logger
+    logs the alpha and lr of the applied step (taken from the step itself here), and
+    a batch that applies none logs those of the last applied step (or the first to
+    come)."""
+    from keras_adamw.decoupled import DecoupledWeightDecay
+
+    used = []
+    real = DecoupledWeightDecay._backend_update_step
+
+    def spy(self, grads, variables, learning_rate):
+        used.append(float(keras.ops.convert_to_numpy(learning_rate)))
+        return real(self, grads, variables, learning_rate)
+
+    monkeypatch.setattr(DecoupledWeightDecay, "_backend_update_step", spy)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=1, decay_rate=0.5)
+    inp = keras.Input((3,))
+    model = keras.Model(inp, layers.Dense(1)(inp))
+    opt = AdamW(learning_rate=schedule, gradient_accumulation_steps=3,
+                use_cosine_annealing=True, total_iterations=2, init_verbose=False)
+    model.compile(opt, loss="mse", run_eagerly=True)
+    rows = []
+    keep = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: rows.append(dict(logs)))
+    model.fit(np.ones((6, 3), "float32"), np.ones((6, 1), "float32"), batch_size=1, epochs=1,
+              shuffle=False, verbose=0, callbacks=[ScheduleLogger(), keep])
+    if keras.backend.backend() != "jax":  # JAX runs the step at every micro-step, masked
+        assert used == pytest.approx([0.01 * 0.5 ** 2, 0.01 * 0.5 ** 5])  # micro-steps 2, 5
+    used = [0.01 * 0.5 ** 2, 0.01 * 0.5 ** 5]
+    etas = [1.0, 0.0]  # cycles of 2 applied steps: eta_max, then eta_min
+    for batch, row in enumerate(rows):
+        # a schedule's value is a device tensor in batch logs: the logger does not read it
+        row = {k: float(keras.ops.convert_to_numpy(v)) for k, v in row.items()}
+        applied = 0 if batch < 3 else (1 if batch == 5 else 0)
+        assert row["alpha"] == pytest.approx(used[applied], rel=1e-6), batch
+        assert row["lr"] == pytest.approx(used[applied] * etas[applied], rel=1e-6, abs=1e-12)
+        assert row["eta_t"] == pytest.approx(etas[applied])
