@@ -90,10 +90,9 @@ class DecoupledCore:
                                                    **settings.model_weight_decays})
             if self._exclude_types:
                 by_type = restore.type_excluded_ids(model, self._exclude_types)
-                trainable = {id(v) for v in model.trainable_variables}
-                _warn_unmatched_exclusions(
+                _warn_unmatched_exclusions(  # frozen weights count: nothing is decayed
                     [t[len(validation.TYPE_PREFIX):] for t, ids in by_type.items()
-                     if not ids & trainable], "layer class", model, stacklevel=5)
+                     if not ids], "layer class", model, stacklevel=5)
                 self._type_excluded_ids = set().union(*by_type.values())
                 # What a config saved before build needs to restore the exclusion without
                 # the model: the paths Keras will build on, and the excluded positions.
@@ -390,10 +389,11 @@ def _warn_unmatched_exclusions(entries, kind: str, model, stacklevel: int) -> No
         return
     hint = (" (keras_adamw.NORM_LAYERS excludes every normalization layer, whatever "
             "its class)" if kind == "layer class" else "")
+    where = f"weight of {model.name!r}" if model is not None else "trainable variable"
     warnings.warn(
         f"keras_adamw: `exclude_from_weight_decay` {kind}(s) {entries} exclude no "
-        f"trainable variable{' of ' + repr(model.name) if model is not None else ''}, so "
-        f"the weights they were meant for are decayed{hint}.", stacklevel=stacklevel)
+        f"{where}, so the weights they were meant for are decayed{hint}.",
+        stacklevel=stacklevel)
 
 
 def _snake_case(name: str) -> str:
