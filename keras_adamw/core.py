@@ -54,7 +54,8 @@ class DecoupledCore:
         args, model = compat.model_from_args(args, ours.pop("model"), cls._layer_types)
         args, kwargs = compat.learning_rate_args(args, kwargs)
         _refuse_base_weight_decay(cls.__name__, kwargs)
-        kwargs.setdefault("name", _snake_case(cls.__name__))
+        if "name" not in kwargs and getattr(cls, "_base_takes_name", True):
+            kwargs["name"] = _unique_name(_snake_case(cls.__name__))
         settings = arguments.parse(ours, has_model=model is not None)
         if model is not None:
             settings = dataclasses.replace(settings, decays_from_model=True)
@@ -394,6 +395,16 @@ def _warn_unmatched_exclusions(entries, kind: str, model, stacklevel: int) -> No
         f"keras_adamw: `exclude_from_weight_decay` {kind}(s) {entries} exclude no "
         f"{where}, so the weights they were meant for are decayed{hint}.",
         stacklevel=stacklevel)
+
+
+def _unique_name(name: str) -> str:
+    """``adamw``, then ``adamw_1``, ... as Keras names its own optimizers (two
+    optimizers in one program must not share variable paths)."""
+    try:
+        from keras.src.utils.naming import uniquify
+    except ImportError:  # pragma: no cover - a Keras without it
+        return name
+    return uniquify(name)
 
 
 def _snake_case(name: str) -> str:

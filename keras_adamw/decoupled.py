@@ -113,6 +113,8 @@ class DecoupledWeightDecay(DecoupledCore):
 
 
 _CLASSES = {}
+#: the classes made here, by their ``__qualname__``: pickle finds them in this module
+_BY_QUALNAME = {}
 
 
 def decoupled(base_cls, name: Optional[str] = None, doc: Optional[str] = None):
@@ -134,13 +136,19 @@ def decoupled(base_cls, name: Optional[str] = None, doc: Optional[str] = None):
     if key not in _CLASSES:
         doc = (doc or f"{base_cls.__name__} with decoupled weight decay, cosine warm "
                "restarts and lr multipliers (keras_adamw.decoupled).\n")
+        qualname, n = name, 1
+        while qualname in _BY_QUALNAME:  # another base with the same name
+            n += 1
+            qualname = f"{name}_{n}"
         cls = type(name, (mixin, base_cls), {
             "__doc__": doc + _ARGUMENTS_DOC.replace("{base}", base_cls.__name__),
             "__module__": __name__,
+            "__qualname__": qualname,
             "__init__": _init_with_signature(mixin, base_cls),
+            "_base_takes_name": _takes_name(base_cls),
         })
         register(package="keras_adamw", name=name)(cls)
-        _CLASSES[key] = cls
+        _CLASSES[key] = _BY_QUALNAME[qualname] = cls
     return _CLASSES[key]
 
 
@@ -157,6 +165,29 @@ _ARGUMENTS_DOC = """
 
     Arguments of keras_adamw (keyword):
 """ + "".join(f"        {a.name}={a.default!r}: {a.doc}\n" for a in arguments.ARGUMENTS)
+
+
+def __getattr__(attribute: str):
+    """A class made by :func:`decoupled`, for pickle: those made in this process, and
+    ``{Base}W`` for any Keras optimizer class (made on first use, so that a pickle of
+    ``decoupled(keras.optimizers.Lion)`` loads in a fresh process)."""
+    if attribute in _BY_QUALNAME:
+        return _BY_QUALNAME[attribute]
+    base = getattr(keras.optimizers, attribute[:-1], None) if attribute.endswith("W") else None
+    if isinstance(base, type) and issubclass(base, keras.optimizers.Optimizer):
+        made = decoupled(base)
+        if made.__qualname__ == attribute:
+            return made
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+
+
+def _takes_name(base_cls) -> bool:
+    """Whether the base class's ``__init__`` takes ``name`` (or any keyword)."""
+    try:
+        parameters = inspect.signature(base_cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "name" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def _init_with_signature(mixin, base_cls):

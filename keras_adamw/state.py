@@ -59,6 +59,12 @@ class HostMirror:
         self._keep(value, version_step=1)
 
 
+def _value(variable):
+    """A Keras 3 variable's value (``.value``), or a tf.Variable's (``read_value()``)."""
+    value = variable.value
+    return value() if callable(value) else value
+
+
 class ScheduleState:
     """The schedule variables of one optimizer, and their mirrors where they are used.
 
@@ -88,12 +94,13 @@ class ScheduleState:
                         HostMirror(self.cycle, cycle) if self.cycle is not None else None,
                         HostMirror(self.decay_scale, 0.0, float))
 
-    def read(self, host: bool, read_variable: Callable = lambda v: v.value):
+    def read(self, host: bool, read_variable: Optional[Callable] = None):
         """(t_cur, T_i, i) for this step: Python ints from the mirrors (``host``), or
         the variables' values."""
         if host:
             t, length, cycle, _ = self.mirrors
             return t.get(), length.get(), cycle.get() if cycle is not None else 0
+        read_variable = read_variable or _value
         return (read_variable(self.t_cur), read_variable(self.cycle_length),
                 read_variable(self.cycle) if self.cycle is not None else 0)
 
