@@ -256,3 +256,32 @@ def test_recipe_trains_with_the_schedule_logged(name):
     np.testing.assert_allclose(collect.etas, etas, rtol=1e-6, atol=1e-7)
     assert all(np.isfinite(keras.ops.convert_to_numpy(v)).all()
                for v in model.trainable_variables)
+
+
+def test_a_task_after_load_model_gets_the_saved_optimizer_by_the_readme_recipe(tmp_path):
+    """KerasHub's Task overrides compile(), so load_model gives it KerasHub's default
+    optimizer; the README's recipe compiles the saved one back, with every setting."""
+    import json
+    import zipfile
+
+    model, backbone, _, _ = MODELS["bert"]()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(_recipe(model, backbone), loss=loss)
+    x, y = _inputs(model)
+    model.fit(x, y, verbose=0)
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras: compile() is custom; the state is skipped
+        loaded = keras.saving.load_model(path)
+    assert not isinstance(loaded.optimizer, AdamW)  # the documented surprise
+    saved = json.loads(zipfile.ZipFile(path).read("config.json"))
+    loaded.compile(optimizer=keras.optimizers.deserialize(saved["compile_config"]["optimizer"]),
+                   loss=loss)
+    loaded.fit(x, y, verbose=0)
+    assert isinstance(loaded.optimizer, AdamW)
+    before = [model.optimizer.setting_of(v) for v in model.trainable_variables]
+    after = [loaded.optimizer.setting_of(v) for v in loaded.trainable_variables]
+    assert [(s.lr_multiplier, s.l1, s.l2) for s in after] == \
+        [(s.lr_multiplier, s.l1, s.l2) for s in before]
+    assert sum(s.l2 == 0 for s in after) > 10  # norms and biases excluded after the load

@@ -3,6 +3,8 @@ and the schedule in view, each against the reference written from the README."""
 
 import re
 
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -535,3 +537,24 @@ def test_callback_logs_what_the_update_used_under_gradient_accumulation(monkeypa
         assert row["alpha"] == pytest.approx(used[applied], rel=1e-6), batch
         assert row["lr"] == pytest.approx(used[applied] * etas[applied], rel=1e-6, abs=1e-12)
         assert row["eta_t"] == pytest.approx(etas[applied])
+
+
+def test_callbacks_that_set_the_learning_rate_compose_with_eta():
+    """LearningRateScheduler sets alpha_t; the step uses alpha_t * eta_t, and the logger
+    shows both (README: "Keras callbacks that set the learning rate ...")."""
+    inp = keras.Input((3,))
+    model = keras.Model(inp, layers.Dense(1)(inp))
+    opt = AdamW(learning_rate=1.0, use_cosine_annealing=True, total_iterations=4,
+                init_verbose=False)
+    model.compile(opt, loss="mse")
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))
+    rows = []
+    keep = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: rows.append(dict(logs)))
+    model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), batch_size=4, epochs=2,
+              verbose=0, callbacks=[scheduler, ScheduleLogger(), keep])
+    for n, row in enumerate(rows):  # 2 steps per epoch, one cycle of 4
+        alpha, eta = 0.1 / (n // 2 + 1), shaped_multiplier(n, 4, 0, 0.0, 1.0)
+        assert row["alpha"] == pytest.approx(alpha, rel=1e-6)
+        assert row["lr"] == pytest.approx(alpha * eta, rel=1e-5, abs=1e-9)
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "`LearningRateScheduler`" in readme and "alpha_t * eta_t (the logger shows both" in readme
