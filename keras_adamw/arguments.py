@@ -56,6 +56,21 @@ ARGUMENTS: Tuple[Argument, ...] = (
     Argument("lr_scaled_decay", False,
              "`True`: decay also times `alpha_t * mu(w)` (PyTorch / Keras convention).",
              _bool("lr_scaled_decay")),
+    Argument("decay_follows_schedule", False,
+             "`True`: the decay also follows the learning-rate schedule's shape, times "
+             "`alpha_t / alpha_peak` (rises through its warmup, falls with it), while its "
+             "size stays independent of the learning rate's. Not with `lr_scaled_decay`.",
+             _bool("decay_follows_schedule")),
+    Argument("learning_rate_peak", None,
+             "alpha_peak for `decay_follows_schedule` (> 0): read from Keras' schedules "
+             "(`warmup_target`, else `initial_learning_rate`, PiecewiseConstantDecay's "
+             "largest value) when not given.",
+             lambda v: validation.optional_positive("learning_rate_peak", v)),
+    Argument("decay_toward", "zero",
+             "`'zero'`, `'initial'` (decay toward w0, the weight's value when the optimizer "
+             "was built: L2-SP for fine-tuning), or `{name: 'zero' | 'initial'}` (keys "
+             "matched as `weight_decays` keys; unmatched variables: zero).",
+             validation.decay_toward_arg, lambda v: _keys_to_config(v)),
     Argument("use_cosine_annealing", False,
              "Turn on eta_t (SGDR). Needs `total_iterations`.",
              _bool("use_cosine_annealing")),
@@ -178,6 +193,12 @@ def parse(values: dict, has_model: bool) -> Settings:
         raise ValueError(f"`t_cur` ({v['t_cur']}) must be < `total_iterations` "
                          f"({v['total_iterations']}) with autorestart: it counts the steps "
                          "already taken in the first cycle.")
+    if v["decay_follows_schedule"] and v["lr_scaled_decay"]:
+        raise ValueError("`decay_follows_schedule=True` and `lr_scaled_decay=True` cannot be "
+                         "combined: lr_scaled_decay already multiplies the decay by alpha_t.")
+    if v["learning_rate_peak"] is not None and not v["decay_follows_schedule"]:
+        raise ValueError("`learning_rate_peak` is used only with decay_follows_schedule=True; "
+                         f"got learning_rate_peak={v['learning_rate_peak']!r} without it.")
     keys, types = v["exclude_from_weight_decay"]
     paths = v["variable_paths"]
     if paths is not None and not (isinstance(paths, (list, tuple))

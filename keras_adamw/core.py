@@ -83,6 +83,11 @@ class DecoupledCore:
         self._declared_by_index = settings.declared_decays
         self._previewed = None
         self._step = None  # the scalars of the step being run or traced
+        self._anchors = ()  # w0 per variable (decay_toward="initial"), made at build
+        self._learning_rate_peak = None
+        if self.decay_follows_schedule:  # alpha_peak, or a ValueError now
+            self._learning_rate_peak = steps.schedule_peak(
+                getattr(self, "_learning_rate", None), self.learning_rate_peak)
         if model is not None:
             self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
             if self._keeps_decays_by_path:
@@ -182,7 +187,20 @@ class DecoupledCore:
 
     def _rules(self) -> plans.Rules:
         return plans.Rules(self.lr_multipliers, self._user_decays, self._exclude_keys,
-                           self.exclude_1d, self._settings.model_weight_decays)
+                           self.exclude_1d, self._settings.model_weight_decays,
+                           self.decay_toward)
+
+    def _make_anchors(self, variables, make) -> None:
+        """w0 for each variable decayed toward its initial value: an optimizer variable
+        (saved, restored) made by ``make(variable)`` and set to w now."""
+        anchors = []
+        for variable, s in zip(variables, self.plan.settings):
+            anchor = None
+            if s.toward == "initial" and (s.l1 or s.l2):
+                anchor = make(variable)
+                anchor.assign(variable)
+            anchors.append(anchor)
+        self._anchors = tuple(anchors)
 
     def _resolve_variables(self, variables, placement=None):
         """The plan of the variables, once, at build; then the checks and the table."""
@@ -324,11 +342,14 @@ class DecoupledCore:
         return steps.Step(None if step is None else step.eta, c, learning_rate,
                           self.lr_scaled_decay)
 
-    def _decay_variable(self, variable, setting, step) -> None:
-        """w <- w - (a1 sign(w) + a2 w), the generic kernel, for one variable."""
+    def _decay_variable(self, variable, index: int, step) -> None:
+        """w <- w - (a1 sign(d) + a2 d), d = w or w - w0: the generic kernel, for the
+        variable at build position ``index``."""
+        setting = self.plan.settings[index]
         if setting.l1 or setting.l2:
             a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
-            variable.assign_sub(generic.decay(variable, a1, a2))
+            anchor = self._anchors[index] if self._anchors else None
+            variable.assign_sub(generic.decay(variable, a1, a2, anchor))
 
     # ------------------------------------------------------- public accessors
 

@@ -76,6 +76,8 @@ class DecoupledWeightDecay(DecoupledCore):
         super().build(variables)
         torch = keras.backend.backend() == "torch"
         self._resolve_variables(variables, torch_kernels.placement if torch else None)
+        self._make_anchors(variables, lambda v: self.add_variable_from_reference(
+            v, name="decay_anchor"))
         self._fused_update = tf_kernels.fused_update_for(self, DecoupledWeightDecay)
         if kernels.whole_step_allowed(type(self), DecoupledWeightDecay):
             self._whole_step = (  # a whole-step kernel, or None
@@ -96,9 +98,10 @@ class DecoupledWeightDecay(DecoupledCore):
         self._end_step(state)
 
     def update_step(self, gradient, variable, learning_rate):
-        setting = self.plan.settings[self._get_variable_index(variable)]
+        index = self._get_variable_index(variable)
+        setting = self.plan.settings[index]
         step = self._current_step(learning_rate)
-        self._decay_variable(variable, setting, step)
+        self._decay_variable(variable, index, step)
         learning_rate = step.lr(setting.lr_multiplier)
         if self._fused_update is None or not self._fused_update(
                 self, gradient, variable, learning_rate):

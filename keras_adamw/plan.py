@@ -18,7 +18,9 @@ Which decay a variable gets, in order (the first that applies):
 6. none.
 
 Its learning-rate multiplier mu(w) is that of the matching ``lr_multipliers`` key
-(1.0 when none matches).
+(1.0 when none matches); its decay target (``decay_toward``) is ``"zero"`` or
+``"initial"`` (w0, its value when the optimizer was built), by the matching key of a
+``decay_toward`` dict (``"zero"`` when none matches).
 
 The plan also groups the variables for the multi-tensor kernels: by learning rate
 (mu, placement) and by decay (mu, l1, l2, placement), where a placement is what a
@@ -26,7 +28,6 @@ kernel needs to be the same in one call (dtype, device), given by the caller.
 """
 
 import dataclasses
-import math
 from typing import Callable, Hashable, List, Optional, Sequence, Tuple
 
 from . import matching
@@ -42,6 +43,8 @@ class VariableSetting:
     lr_multiplier: float = 1.0
     l1: float = 0.0
     l2: float = 0.0
+    #: "zero", or "initial": the decay pulls w toward w0 (only where l1 or l2 > 0)
+    toward: str = "zero"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Rules:
     exclude_keys: Sequence = ()
     exclude_1d: bool = False
     model_weight_decays: Optional[dict] = None   # {exact path: (l1, l2)}
+    decay_toward: object = "zero"         # "zero", "initial", or {key: "zero" | "initial"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Group:
     l2: float
     placement: Hashable
     indices: Tuple[int, ...]
+    toward: str = "zero"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +89,10 @@ class Plan:
         return tuple(dict.fromkeys(s.lr_multiplier for s in self.settings))
 
     @property
-    def decays(self) -> Tuple[Tuple[float, float, float], ...]:
-        """The distinct (mu, l1, l2) with a decay, in order of first use."""
-        return tuple(dict.fromkeys((s.lr_multiplier, s.l1, s.l2) for s in self.settings
-                                   if s.l1 or s.l2))
+    def decays(self) -> Tuple[Tuple[float, float, float, str], ...]:
+        """The distinct (mu, l1, l2, toward) with a decay, in order of first use."""
+        return tuple(dict.fromkeys((s.lr_multiplier, s.l1, s.l2, s.toward)
+                                   for s in self.settings if s.l1 or s.l2))
 
 
 def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
@@ -108,6 +113,8 @@ def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
     user = matching.Matcher(user_dict)
     legacy = rules.model_weight_decays or {}
     default = rules.weight_decays if isinstance(rules.weight_decays, float) else None
+    targets = rules.decay_toward if isinstance(rules.decay_toward, dict) else {}
+    toward_keys = matching.Matcher(targets)
     settings: List[VariableSetting] = []
     dropped: List[str] = []
     for index, (path, variable) in enumerate(zip(paths, variables)):
@@ -133,7 +140,13 @@ def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
                 # regularizer; a broad key with exclusions is the usual recipe
                 dropped.append(path)
             l1 = l2 = 0.0
-        settings.append(VariableSetting(path, float(mu), float(l1), float(l2)))
+        if isinstance(rules.decay_toward, str):
+            toward = rules.decay_toward
+        else:
+            key = toward_keys.find(path)
+            toward = "zero" if key is None else targets[key]
+        settings.append(VariableSetting(path, float(mu), float(l1), float(l2),
+                                        toward if (l1 or l2) else "zero"))
     return Plan(tuple(settings), *_groups(settings, variables, placement), tuple(dropped))
 
 
@@ -145,10 +158,10 @@ def _groups(settings, variables, placement):
         where = placement(variable)
         by_lr.setdefault((s.lr_multiplier, where), []).append(i)
         if s.l1 or s.l2:
-            by_decay.setdefault((s.lr_multiplier, s.l1, s.l2, where), []).append(i)
+            by_decay.setdefault((s.lr_multiplier, s.l1, s.l2, s.toward, where), []).append(i)
     return (tuple(Group(mu, 0.0, 0.0, where, tuple(ix)) for (mu, where), ix in by_lr.items()),
-            tuple(Group(mu, l1, l2, where, tuple(ix))
-                  for (mu, l1, l2, where), ix in by_decay.items()))
+            tuple(Group(mu, l1, l2, where, tuple(ix), toward)
+                  for (mu, l1, l2, toward, where), ix in by_decay.items()))
 
 
 def check_keys(rules: Rules, paths: Sequence[str]) -> None:
@@ -160,10 +173,9 @@ def check_keys(rules: Rules, paths: Sequence[str]) -> None:
                             else {})
     multipliers.require_all_matched("lr_multipliers", paths)
     user.require_all_matched("weight_decays", paths)
+    if isinstance(rules.decay_toward, dict):
+        matching.Matcher(rules.decay_toward).require_all_matched("decay_toward", paths)
     multipliers.warn_never_applied("lr_multipliers", paths)
     user.warn_never_applied("weight_decays", paths)
 
 
-def size(variable) -> int:
-    """The number of elements of a variable."""
-    return math.prod(variable.shape)

@@ -1,5 +1,6 @@
 """The ``init_verbose`` table: what each variable gets, printed once at build."""
 
+from . import step as steps
 from .step import Step
 
 __all__ = ["settings_table"]
@@ -22,7 +23,11 @@ def settings_table(optimizer, settings, variables) -> str:
     alpha_0 * mu with ``lr_scaled_decay``)."""
     eta0, c = optimizer.schedule_scalars((optimizer._t_cur_start, optimizer.total_iterations or 1, 0))
     c0 = c * eta0 if optimizer.lr_scaled_decay else c  # eta_0 * s_0
-    alpha0 = _initial_learning_rate(optimizer) if optimizer.lr_scaled_decay else 1.0
+    follows = optimizer.decay_follows_schedule
+    alpha0 = (_initial_learning_rate(optimizer) if optimizer.lr_scaled_decay or follows
+              else 1.0)
+    if alpha0 is not None and follows:
+        c = steps._follow(optimizer, c, alpha0)  # times alpha_0 / alpha_peak
     step = None if alpha0 is None else Step(eta0, c, alpha0 * eta0, optimizer.lr_scaled_decay)
 
     header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0")
@@ -34,8 +39,9 @@ def settings_table(optimizer, settings, variables) -> str:
             first = "lr-scaled"
         else:  # (a1, a2) of the first step (step.py)
             a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
-            parts = ([f"{a2:.3g}*w"] if a2 is not None else []) + (
-                [f"{a1:.3g}*sign(w)"] if a1 is not None else [])
+            d = "(w-w0)" if setting.toward == "initial" else "w"
+            parts = ([f"{a2:.3g}*{d}"] if a2 is not None else []) + (
+                [f"{a1:.3g}*sign({d})"] if a1 is not None else [])
             first = " + ".join(parts)
         rows.append((setting.path, str(tuple(variable.shape)), f"{setting.lr_multiplier:g}",
                      f"{setting.l1:g}", f"{setting.l2:g}", first))

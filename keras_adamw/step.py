@@ -7,12 +7,14 @@ For the step with schedule state (t_cur, T_i, i) and learning rate alpha_t:
     s       = sqrt(1 / T_norm)                     (1 without normalization)
     c       = eta_t * s                            (the decay scale; s alone with
                                                     lr_scaled_decay, whose lr holds eta_t)
+    c       = c * alpha_t / alpha_peak             (decay_follows_schedule)
     lr_mu   = eta_t * mu * alpha_t                 (each learning-rate group)
     a1, a2  = c * l1, c * l2                       (each decay group, times lr_mu with
                                                     lr_scaled_decay)
 
-A variable w of a decay group then loses ``a1 * sign(w) + a2 * w`` (w before the
-step) and gets the base update with ``lr_mu``. Python numbers in give floats out
+A variable w of a decay group then loses ``a1 * sign(d) + a2 * d`` with d = w (or
+d = w - w0 with ``decay_toward="initial"``; w before the step) and gets the base
+update with ``lr_mu``. Python numbers in give floats out
 (eager PyTorch, the views); tensors in give tensors, so it runs inside a compiled
 train step on every backend.
 """
@@ -22,7 +24,7 @@ from typing import Dict, Tuple
 from . import schedule
 from ._keras import ops
 
-__all__ = ["schedule_scalars", "Step", "step_values"]
+__all__ = ["schedule_scalars", "schedule_peak", "Step", "step_values"]
 
 
 def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
@@ -37,6 +39,29 @@ def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
     else:
         s = 1.0
     return eta, (s if optimizer.lr_scaled_decay else eta * s)
+
+
+def schedule_peak(learning_rate, given=None):
+    """alpha_peak for ``decay_follows_schedule``: ``given``; else read from the
+    schedule (Keras' or tf_keras' classes: ``warmup_target``, else
+    ``initial_learning_rate``, or PiecewiseConstantDecay's largest value); None for a
+    constant learning rate (then the decay is unchanged). A ValueError for any other
+    schedule."""
+    if given is not None:
+        return float(given)
+    if not callable(learning_rate) or hasattr(learning_rate, "numpy") or hasattr(
+            learning_rate, "assign"):
+        return None  # a number or a variable: constant
+    for attribute in ("warmup_target", "initial_learning_rate"):
+        value = getattr(learning_rate, attribute, None)
+        if value is not None:
+            return float(value)
+    if hasattr(learning_rate, "boundaries") and hasattr(learning_rate, "values"):
+        return float(max(float(v) for v in learning_rate.values))
+    raise ValueError(
+        "`decay_follows_schedule=True` needs the learning-rate schedule's peak alpha_peak, "
+        f"which {type(learning_rate).__name__} does not say: pass learning_rate_peak= "
+        "(the largest learning rate it reaches).")
 
 
 def _cast(value, dtype):
@@ -78,9 +103,20 @@ class Step:
         return self._memo[key]
 
 
+def _follow(optimizer, c, alpha):
+    """c * alpha_t / alpha_peak with decay_follows_schedule (and a peak), else c."""
+    peak = getattr(optimizer, "_learning_rate_peak", None)
+    if not optimizer.decay_follows_schedule or peak is None:
+        return c
+    if isinstance(alpha, (int, float)):
+        return c * alpha / peak
+    return ops.multiply(ops.cast(alpha, "float32"), c / peak)
+
+
 def begin(optimizer, state, learning_rate) -> Step:
     """The step's scalars from its schedule state and Keras' learning rate alpha_t."""
     eta, c = schedule_scalars(optimizer, *state)
+    c = _follow(optimizer, c, learning_rate)
     if not isinstance(eta, float):
         eta = ops.cast(eta, "float32")
     if optimizer.use_cosine_annealing:
@@ -95,15 +131,17 @@ def step_values(optimizer, state, alpha: float) -> Dict[str, float]:
     other multiplier, ``decay_l2=<l2>`` / ``decay_l1=<l1>`` (a2, a1 above) for each
     decay group (suffixed ``_mu=<mu>`` with lr_scaled_decay)."""
     eta, c = schedule_scalars(optimizer, *(int(x) for x in state))
+    c = _follow(optimizer, float(c), float(alpha))
     step = Step(float(eta), float(c), float(alpha) * float(eta), optimizer.lr_scaled_decay)
     values = {"eta_t": step.eta, "lr": step.learning_rate}
     multipliers, decays = _groups(optimizer)
     for mu in multipliers:
         if mu != 1.0:
             values[f"lr_mu={mu:g}"] = step.lr(mu)
-    for mu, l1, l2 in decays:
+    for mu, l1, l2, toward in decays:
         a1, a2 = step.decay(mu, l1, l2)
-        suffix = f"_mu={mu:g}" if optimizer.lr_scaled_decay else ""
+        suffix = (f"_mu={mu:g}" if optimizer.lr_scaled_decay else "") + (
+            "_to_w0" if toward == "initial" else "")
         if a2 is not None:
             values[f"decay_l2={l2:g}{suffix}"] = a2
         if a1 is not None:
@@ -118,7 +156,9 @@ def _groups(optimizer):
         return optimizer.plan.multipliers, optimizer.plan.decays
     multipliers = (1.0,) + tuple((optimizer.lr_multipliers or {}).values())
     decays = optimizer._user_decays
+    toward = optimizer.decay_toward if isinstance(optimizer.decay_toward, str) else "zero"
     if isinstance(decays, float):
-        return multipliers, ((1.0, 0.0, decays),) if decays else ()
+        return multipliers, ((1.0, 0.0, decays, toward),) if decays else ()
     pairs = (decays or {}).values()
-    return multipliers, tuple(dict.fromkeys((1.0, l1, l2) for l1, l2 in pairs if l1 or l2))
+    return multipliers, tuple(dict.fromkeys((1.0, l1, l2, toward) for l1, l2 in pairs
+                                            if l1 or l2))

@@ -115,6 +115,39 @@ def weight_decays_arg(value, name: str = "weight_decays"):
         f"{value!r} of type {type(value).__name__}.")
 
 
+DECAY_TARGETS = ("zero", "initial")
+
+
+def decay_toward_arg(value):
+    """``"zero"``, ``"initial"``, or ``{name: "zero" | "initial"}`` (keys normalized)."""
+    def target(name, v):
+        if not isinstance(v, str) or v not in DECAY_TARGETS:
+            raise ValueError(f"`{name}` must be 'zero' or 'initial' (decay toward 0, or "
+                             f"toward the weight's value when the optimizer was built); "
+                             f"got {v!r}.")
+        return v
+
+    if isinstance(value, str):
+        return target("decay_toward", value)
+    if isinstance(value, Mapping):
+        value = matching.normalize_keys("decay_toward", value)
+        return {k: target(f"decay_toward[{matching.key_to_config(k)!r}]", v)
+                for k, v in value.items()}
+    raise TypeError("`decay_toward` must be 'zero', 'initial' or a dict {variable or layer "
+                    f"name: 'zero' | 'initial'}}; got {value!r} of type "
+                    f"{type(value).__name__}.")
+
+
+def optional_positive(name: str, value) -> Optional[float]:
+    """None, or a finite number > 0."""
+    if value is None:
+        return None
+    value = non_negative(name, value)
+    if value == 0:
+        raise ValueError(f"`{name}` must be > 0; got {value!r}.")
+    return value
+
+
 def lr_multipliers_arg(value) -> dict:
     """None or ``{name: multiplier >= 0}``, returned as a dict."""
     if value is None:

@@ -9,6 +9,9 @@
   its last step, T_cur / T_i replaced by k / (T_i - 1).
 * Dozat, *Incorporating Nesterov Momentum into Adam* (2016), Algorithm 2, with the
   momentum schedule mu_t = beta_1 * (1 - 0.5 * 0.96^t) that Keras' Nadam uses.
+* Decay that follows the learning-rate schedule (decay_follows_schedule) multiplies
+  the decay by alpha_t / alpha_peak; decay toward the start (L2-SP: Li, Grandvalet &
+  Davoine, ICML 2018) replaces w by w - w0 in the decay.
 * The other bases, as their papers (and Keras' documentation of its defaults) give
   them: AMSGrad (Reddi et al., 2018: the running maximum of v), Adamax (Kingma & Ba,
   Section 7.1), Adagrad (Duchi et al., 2011, accumulator starting at 0.1 as in Keras),
@@ -66,8 +69,14 @@ class Reference:
                  autorestart=None, norm=None, lr_scaled=False, momentum=0.0,
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-7, warmup=0,
                  warmup_each_cycle=False, cycle_decay=1.0, cycle_limit=None,
-                 amsgrad=False, rho=0.9, initial_accumulator_value=0.1):
+                 amsgrad=False, rho=0.9, initial_accumulator_value=0.1, alpha_peak=None,
+                 anchors=None):
         self.algo, self.lr, self.mus, self.decays = algo, lr, mus, decays
+        # decay_follows_schedule: the decay also times alpha_t / alpha_peak
+        self.alpha_peak = alpha_peak
+        # decay_toward="initial": the decay pulls w toward w0 (None: toward 0)
+        self.anchors = [None if a is None else np.array(a, dtype=np.float64)
+                        for a in (anchors or [None] * len(weights))]
         self.amsgrad, self.rho = amsgrad, rho
         self.w = [np.array(w, dtype=np.float64) for w in weights]
         self.m = [np.zeros_like(w) for w in self.w]
@@ -117,7 +126,10 @@ class Reference:
             lr_w = eta * self.mus[i] * alpha
             # Decoupled decay: eta_t * lambda * w (Alg. 1 line 9, Alg. 2 line 12).
             c = eta * s * (alpha * self.mus[i] if self.lr_scaled else 1.0)
-            decay = c * (l1 * np.sign(w) + l2 * w)
+            if self.alpha_peak is not None:
+                c *= alpha / self.alpha_peak
+            d = w if self.anchors[i] is None else w - self.anchors[i]
+            decay = c * (l1 * np.sign(d) + l2 * d)
             if self.algo == "sgd":
                 if self.momentum:
                     self.m[i] = self.momentum * self.m[i] + lr_w * g

@@ -157,7 +157,9 @@ def _whole_step(optimizer, grads, variables, step, *, algorithm: str) -> bool:
         index = optimizer._get_variable_index(variable)
         s = settings[index]
         if s.l1 or s.l2:
-            _decay(value, *step.decay(s.lr_multiplier, s.l1, s.l2, dtype))
+            anchor = optimizer._anchors[index]
+            _decay(value, *step.decay(s.lr_multiplier, s.l1, s.l2, dtype),
+                   anchor=None if anchor is None else anchor.value)
         _UPDATES[algorithm](optimizer, scalars[dtype], index, value, ops.cast(g, dtype),
                             step.lr(s.lr_multiplier, dtype))
     return True
@@ -244,14 +246,17 @@ _STEP_SCALARS = {"adam": _adam_scalars, "sgd": _sgd_scalars, "nadam": _nadam_sca
 _UPDATES = {"adam": _adam_update, "sgd": _sgd_update, "nadam": _nadam_update}
 
 
-def _decay(value, a1, a2):
-    """w <- w - a2 w - a1 sign(w) (None for a zero coefficient), from w before the
-    step: the decay of ``step.py``, as two fused subtractions."""
+def _decay(value, a1, a2, anchor=None):
+    """w <- w - a2 d - a1 sign(d), d = w - w0 (``anchor``) or w (None for a zero
+    coefficient), from w before the step: the decay of ``step.py``, as two fused
+    subtractions."""
     tf = _tf()
-    w = value.read_value()
+    d = value.read_value()
+    if anchor is not None:
+        d = d - anchor
     if a2 is not None:
-        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=a2, delta=w,
+        tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=a2, delta=d,
                                                 use_locking=False)
     if a1 is not None:
         tf.raw_ops.ResourceApplyGradientDescent(var=_handle(value), alpha=a1,
-                                                delta=tf.sign(w), use_locking=False)
+                                                delta=tf.sign(d), use_locking=False)

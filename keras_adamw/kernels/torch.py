@@ -181,11 +181,14 @@ def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_grou
     t = _applied_steps(opt, opt._iterations_mirror.get()) + 1
     with torch.no_grad():
         for group in decay_groups:
-            ws = [values[i] for i in group.indices if values[i] is not None]
-            if ws:
+            present = [i for i in group.indices if values[i] is not None]
+            if present:
+                ws = [values[i] for i in present]
+                anchors = ([opt._anchors[i]._value for i in present]
+                           if group.toward == "initial" else None)
                 a1, a2 = step.decay(group.lr_multiplier, group.l1, group.l2)
                 _decay(ws, _scalar(a1, ws[0]) if a1 is not None else None,
-                       _scalar(a2, ws[0]) if a2 is not None else None)
+                       _scalar(a2, ws[0]) if a2 is not None else None, anchors)
         groups = []
         for mu, large, indices in lr_groups:
             present = [i for i in indices if values[i] is not None]
@@ -235,13 +238,18 @@ def _add_scaled_ratio(w, numerator, denominator, scale):
         torch._foreach_add_(w, ratio)
 
 
-def _decay(ws, a1, a2):
-    """w <- w (1 - a2) - a1 sign(w), in place, from w before the step (None: a zero
-    coefficient)."""
+def _decay(ws, a1, a2, anchors=None):
+    """w <- w - a2 d - a1 sign(d), d = w - w0 (``anchors``) or w, in place, from w
+    before the step (None: a zero coefficient). Toward zero the l2 term is one
+    multiplication, w (1 - a2)."""
     torch = _torch()
-    signs = torch._foreach_sign(ws) if a1 is not None else None
+    d = ws if anchors is None else torch._foreach_sub(ws, anchors)
+    signs = torch._foreach_sign(d) if a1 is not None else None
     if a2 is not None:
-        torch._foreach_mul_(ws, 1.0 - a2)
+        if anchors is None:
+            torch._foreach_mul_(ws, 1.0 - a2)
+        else:
+            _add_scaled(ws, d, -a2)
     if a1 is not None:
         _add_scaled(ws, signs, -a1)
 

@@ -63,9 +63,11 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
             return
         self._resolved = True
         self._resolve_variables(list(var_list))
+        self._make_anchors(list(var_list), lambda v: self.add_variable_from_reference(
+            v, "decay_anchor"))
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
-        state = self._begin_step(1.0, read_variable=tf.identity)
+        state = self._begin_step(self.learning_rate, read_variable=tf.identity)
         self._eta.assign(self._step.eta)
         iteration = super()._distributed_apply_gradients_fn(distribution, grads_and_vars,
                                                             **kwargs)
@@ -77,11 +79,12 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         key = self._var_key(variable)
         if getattr(variable, "_unique_id", None) is None or key not in self._index_dict:
             return super()._update_step(gradient, variable)
-        setting = self.plan.settings[self._index_dict[key]]
+        index = self._index_dict[key]
+        setting = self.plan.settings[index]
         eta = tf.identity(self._eta)
         step = steps.Step(eta, tf.identity(self._decay_scale),
                           tf.cast(super().learning_rate, tf.float32) * eta, self.lr_scaled_decay)
-        self._decay_variable(variable, setting, step)
+        self._decay_variable(variable, index, step)
         self._lr_scale = eta * setting.lr_multiplier
         try:
             return super()._update_step(gradient, variable)
