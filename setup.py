@@ -32,7 +32,7 @@ setup(
     project_urls={"Source": URL, "Issues": URL + "/issues"},
     packages=find_packages(include=["keras_adamw", "keras_adamw.*"]),
     python_requires=">=3.9",
-    install_requires=["keras>=3.0", "numpy"],
+    install_requires=["keras>=3.8", "numpy"],  # the floor .ci/run tests (keras 3.8.0)
     extras_require={
         # TensorFlow is the default Keras backend; the CPU build installs faster.
         "tensorflow": ["tensorflow>=2.16"],

@@ -20,8 +20,11 @@ import pathlib  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-import keras  # noqa: E402
-from keras_adamw import AdamW  # noqa: E402
+from quiet_start import tensorflow_start_hidden  # noqa: E402
+
+with tensorflow_start_hidden():  # TensorFlow 2.21 ignores the setting above at import
+    import keras  # noqa: E402
+    from keras_adamw import AdamW  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 LAMBDA_NORM = 0.05

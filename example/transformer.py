@@ -27,9 +27,12 @@ import pathlib  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-from keras_adamw import AdamW, ScheduleLogger, layerwise_lr_multipliers  # noqa: E402
+from quiet_start import tensorflow_start_hidden  # noqa: E402
+
+with tensorflow_start_hidden():  # TensorFlow 2.21 ignores the setting above at import
+    import keras  # noqa: E402
+    from keras import layers  # noqa: E402
+    from keras_adamw import AdamW, ScheduleLogger, layerwise_lr_multipliers  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 PATCH, WIDTH, HEADS, BLOCKS = 4, 32, 2, 3
