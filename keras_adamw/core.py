@@ -20,6 +20,7 @@ import warnings
 
 from . import (arguments, compat, matching, plan as plans, regularizers, report, restore,
                schedule, step as steps, validation)
+from ._keras import ops
 from .kernels import generic
 from .plan import VariableSetting
 from .state import ScheduleState
@@ -198,7 +199,7 @@ class DecoupledCore:
             anchor = None
             if s.toward == "initial" and (s.l1 or s.l2):
                 anchor = make(variable)
-                anchor.assign(variable)
+                anchor.assign(ops.copy(variable))  # its own buffer (JAX donates buffers)
             anchors.append(anchor)
         self._anchors = tuple(anchors)
 
@@ -356,8 +357,6 @@ class DecoupledCore:
     def schedule_state(self) -> tuple:
         """(t_cur, T_i, i) now, as Python ints: the state the next applied step uses
         (one read of each variable)."""
-        from ._keras import ops
-
         return tuple(int(ops.convert_to_numpy(v)) for v in self._state.read(False))
 
     def next_schedule_state(self, state) -> tuple:
@@ -380,8 +379,6 @@ class DecoupledCore:
     @property
     def eta_t(self):
         """The schedule multiplier the next applied step will use."""
-        from ._keras import ops
-
         return ops.convert_to_tensor(steps.schedule_scalars(self, *self._state.read(False))[0],
                                      "float32")
 

@@ -19,7 +19,8 @@ from helpers import run_fit
 HERE = pathlib.Path(__file__).resolve().parent
 NEUTRAL = ["test_reference.py", "test_arguments.py", "test_regularizers.py",
            "test_resume.py", "test_fit_case.py", "test_torch_parallel.py",
-           "test_exact_decay.py", "test_schedule.py"]
+           "test_exact_decay.py", "test_schedule.py", "test_bases.py",
+           "test_decay_options.py", "test_outside_changes.py"]
 
 
 @pytest.mark.slow
