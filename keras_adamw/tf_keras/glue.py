@@ -67,7 +67,10 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
             v, "decay_anchor", initial_value=init(v.shape, v.dtype)))
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
-        state = self._begin_step(self.learning_rate, read_variable=tf.identity)
+        # alpha_t only where the decay follows the schedule (the base update reads the
+        # learning rate itself)
+        alpha = self.learning_rate if self.decay_follows_schedule else 1.0
+        state = self._begin_step(alpha, read_variable=tf.identity)
         self._eta.assign(self._step.eta)
         iteration = super()._distributed_apply_gradients_fn(distribution, grads_and_vars,
                                                             **kwargs)
