@@ -12,7 +12,7 @@ from .layerwise import layerwise_lr_multipliers
 from .regularizers import DeclaredDecay, get_weight_decays
 from .restore import NORM_LAYERS
 
-__version__ = "2.1.0"
+__version__ = "2.2.0"
 __all__ = ["AdamW", "NadamW", "SGDW", "decoupled", "get_weight_decays",
            "fill_dict_in_order", "DeclaredDecay", "layerwise_lr_multipliers",
            "ScheduleLogger", "preview_schedule", "plot_schedule", "NORM_LAYERS",
