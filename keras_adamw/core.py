@@ -1,8 +1,8 @@
 """What every decoupled optimizer shares, whatever Keras it runs on.
 
 The arguments (``arguments.py``), the plan (``plan.py``: which variable gets what,
-resolved once at build, restored from a config by ``restore.py``), the schedule
-state (``state.py``), the step sequence and the config. The glue for one Keras
+resolved once at build by ``build.py``, restored from a config by ``restore.py``), the
+schedule state (``state.py``), the step sequence and the config. The glue for one Keras
 (``decoupled.py`` for Keras 3, ``tf_keras/glue.py`` for tf_keras) creates the
 variables and hooks the update into that Keras' step, the same way for both:
 
@@ -18,9 +18,10 @@ import dataclasses
 import re
 import warnings
 
-from . import (arguments, compat, matching, plan as plans, regularizers, report, restore,
-               schedule, step as steps, validation)
+from . import (arguments, compat, matching, regularizers, restore, schedule, step as steps,
+               validation)
 from ._keras import ops
+from .build import PlanBuilding, warn_unmatched_exclusions
 from .kernels import generic
 from .plan import VariableSetting
 from .state import ScheduleState
@@ -33,7 +34,7 @@ __all__ = ["DecoupledCore", "VariableSetting"]
 _NOT_ATTRIBUTES = ("model", "weight_decays", "exclude_from_weight_decay", "t_cur")
 
 
-class DecoupledCore:
+class DecoupledCore(PlanBuilding):
     """Shared part of the mixins; see the module docstring."""
 
     #: reads and turns off regularizers for this Keras (tf_keras has its own)
@@ -97,7 +98,7 @@ class DecoupledCore:
                                                    **settings.model_weight_decays})
             if self._exclude_types:
                 by_type = restore.type_excluded_ids(model, self._exclude_types)
-                _warn_unmatched_exclusions(  # frozen weights count: nothing is decayed
+                warn_unmatched_exclusions(  # frozen weights count: nothing is decayed
                     [t[len(validation.TYPE_PREFIX):] for t, ids in by_type.items()
                      if not ids], "layer class", model, stacklevel=5)
                 self._type_excluded_ids = set().union(*by_type.values())
@@ -184,137 +185,6 @@ class DecoupledCore:
         if var_list:
             super().exclude_from_weight_decay(var_list=var_list)
 
-    # ------------------------------------------------------------------ the plan
-
-    def _rules(self) -> plans.Rules:
-        return plans.Rules(self.lr_multipliers, self._user_decays, self._exclude_keys,
-                           self.exclude_1d, self._settings.model_weight_decays,
-                           self.decay_toward)
-
-    def _make_anchors(self, variables, make) -> None:
-        """w0 for each variable decayed toward its initial value: an optimizer variable
-        (saved, restored) made by ``make(variable, initializer)``, initialized from w
-        when it is created (also when ``fit`` builds the optimizer inside a traced
-        step: variables are created outside the trace), in a buffer of its own (JAX
-        donates buffers)."""
-        anchors = []
-        for variable, s in zip(variables, self.plan.settings):
-            anchor = None
-            if s.toward == "initial" and (s.l1 or s.l2):
-                anchor = make(variable, _copy_of(variable))
-            anchors.append(anchor)
-        self._anchors = tuple(anchors)
-
-    def _resolve_variables(self, variables, placement=None):
-        """The plan of the variables, once, at build; then the checks and the table."""
-        paths, same_model = restore.paths_for(variables, self._variable_paths)
-        self._variable_paths = paths
-        type_excluded = restore.type_excluded(variables, self._exclude_types,
-                                              self._type_excluded_ids,
-                                              self._excluded_by_type, same_model)
-        rules = self._rules()
-        if self._settings.decays_from_model:
-            declared = self._declared_decays(variables, paths, same_model)
-            self._declared_by_index = [list(d) if d is not None else None for d in declared]
-        else:
-            declared = None
-            self._warn_unapplied_declared(variables, paths)
-        kwargs = {"placement": placement} if placement is not None else {}
-        plan = plans.resolve(rules, variables, paths, declared=declared,
-                             type_excluded=type_excluded,
-                             use_weight_decay=self._use_weight_decay, **kwargs)
-        self.plan = plan
-        self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
-        plans.check_keys(rules, paths)
-        _warn_unmatched_exclusions(
-            [matching.key_to_config(k) for k in matching.Matcher(self._exclude_keys)
-             .unmatched(paths)], "name or pattern", None, stacklevel=4)
-        if plan.dropped:
-            dropped = list(plan.dropped)
-            warnings.warn(
-                "keras_adamw: the decays declared for "
-                f"{dropped[:10]}{' ...' if len(dropped) > 10 else ''} are not applied: "
-                "`exclude_from_weight_decay` / `exclude_1d` exclude these variables, and "
-                "their penalties are off (exclusions win over every decay).", stacklevel=4)
-        self._check_legacy_paths(paths)
-        if self.init_verbose and list(plan.settings) != list(self._previewed or ()):
-            print(report.settings_table(self, plan.settings, variables))
-
-    def _preview(self, model):
-        """With ``model=`` and ``init_verbose``: the table at construction, before any
-        training starts (a build inside ``fit`` would print it between Keras' "Epoch
-        1/N" line and its progress bar). The build prints again only if its settings
-        differ."""
-        variables = list(model.trainable_variables)
-        try:
-            paths = [restore.path_of(v) for v in variables]
-            declared = [self._regularizers.declared_decay(v) for v in variables]
-            type_excluded = {i for i, v in enumerate(variables)
-                             if id(v) in (self._type_excluded_ids or ())}
-            settings = plans.resolve(self._rules(), variables, paths, declared=declared,
-                                     type_excluded=type_excluded,
-                                     use_weight_decay=self._use_weight_decay).settings
-        except Exception:  # the build reports whatever is wrong
-            return
-        self._previewed = tuple(settings)
-        print(report.settings_table(self, settings, variables))
-
-    def _declared_decays(self, variables, paths, same_model: bool) -> list:
-        """The decay each variable's regularizer declares (``model=``), or the one
-        saved for its position (``declared_decays``) when the variable carries none
-        and the saved paths describe this model (tf_keras variables lose their
-        declared decay through save and load).
-
-        A penalty that came back (a custom layer that rebuilds its regularizer from
-        its own config after ``load_model``) is turned off again, with a warning:
-        otherwise the weight would be decayed twice."""
-        saved = restore.saved_decays(self._settings.declared_decays, len(variables), same_model)
-        declared, restored = [], []
-        for index, (path, variable) in enumerate(zip(paths, variables)):
-            decay = self._regularizers.declared_decay(variable)
-            if decay is None and saved is not None and saved[index] is not None:
-                decay = tuple(saved[index])
-            if decay is not None and self.zero_penalties and \
-                    self._regularizers.turn_off_variable(variable, decay):
-                restored.append(path)
-            declared.append(decay)
-        if restored:
-            warnings.warn(
-                "keras_adamw: removed the L1/L2 penalties of "
-                f"{restored}: their decays are applied by the optimizer "
-                "(zero_penalties=True), and a penalty in the loss would decay them "
-                "twice.", stacklevel=4)
-        for path, decay in zip(paths, declared):
-            if decay is not None:
-                self._declared.setdefault(path, decay)
-        return declared
-
-    def _warn_unapplied_declared(self, variables, paths):
-        """Variables whose penalties an earlier ``model=`` turned into declared decays,
-        trained by an optimizer created without ``model=`` and not named in its
-        ``weight_decays``: say that they get none."""
-        if isinstance(self._user_decays, float):
-            return
-        user = matching.Matcher(self._user_decays if isinstance(self._user_decays, dict) else {})
-        unapplied = [p for p, v in zip(paths, variables) if user.find(p) is None
-                     and self._regularizers.declared_decay(v, turned_off_only=True) is not None]
-        if unapplied:
-            warnings.warn(
-                "keras_adamw: the regularizers of "
-                f"{unapplied[:10]}{' ...' if len(unapplied) > 10 else ''} were turned "
-                "into declared decays by an optimizer created with model=, but "
-                "this one was created without model= and does not apply them: pass "
-                "model=model.", stacklevel=4)
-
-    def _check_legacy_paths(self, paths):
-        legacy = self._settings.model_weight_decays
-        missing = [p for p in legacy if p not in set(paths)] if legacy else []
-        if missing:
-            warnings.warn(
-                "keras_adamw: decays read from the model for variables this optimizer "
-                f"does not train (frozen, or another model?): {missing}; they are "
-                "not applied.", stacklevel=4)
-
     # ------------------------------------------------------------------ the step
 
     def _begin_step(self, learning_rate, host: bool = False, read_variable=None):
@@ -400,31 +270,6 @@ class DecoupledCore:
                       excluded_by_type=self._excluded_by_type,
                       declared_decays=self._declared_by_index)
         return config
-
-
-def _warn_unmatched_exclusions(entries, kind: str, model, stacklevel: int) -> None:
-    """An exclusion that excludes nothing is most likely a typo, or a layer class the
-    model does not use (KerasHub's norms are not keras.layers.LayerNormalization):
-    the weights it was meant for are decayed. Say so."""
-    if not entries:
-        return
-    hint = (" (keras_adamw.NORM_LAYERS excludes every normalization layer, whatever "
-            "its class)" if kind == "layer class" else "")
-    where = f"weight of {model.name!r}" if model is not None else "trainable variable"
-    warnings.warn(
-        f"keras_adamw: `exclude_from_weight_decay` {kind}(s) {entries} exclude no "
-        f"{where}, so the weights they were meant for are decayed{hint}.",
-        stacklevel=stacklevel)
-
-
-def _copy_of(variable):
-    """An initializer ``(shape, dtype) -> w``: a copy of the variable's value."""
-    def initializer(shape=None, dtype=None):
-        value = variable.value
-        value = value() if callable(value) else value  # a tf.Variable's read_value
-        return ops.cast(ops.copy(value), dtype or variable.dtype)
-
-    return initializer
 
 
 def _unique_name(name: str) -> str:

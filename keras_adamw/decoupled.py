@@ -31,7 +31,7 @@ import inspect
 from typing import Optional
 
 from . import arguments, kernels
-from .core import DecoupledCore, VariableSetting  # noqa: F401
+from .core import DecoupledCore, VariableSetting  # noqa: F401 (VariableSetting: re-exported)
 from ._keras import is_tf_keras_optimizer_class, keras
 from .kernels import tensorflow as tf_kernels, torch as torch_kernels
 from .state import HostMirror

@@ -17,7 +17,7 @@ which adds zero to the loss and is read as that decay. Same contract as
 
 import functools
 import warnings
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import tf_keras
 
