@@ -32,7 +32,8 @@ from quiet_start import tensorflow_start_hidden  # noqa: E402
 with tensorflow_start_hidden():  # TensorFlow 2.21 ignores the setting above at import
     import keras  # noqa: E402
     from keras import layers  # noqa: E402
-    from keras_adamw import AdamW, ScheduleLogger, layerwise_lr_multipliers  # noqa: E402
+    from keras_adamw import (NORM_LAYERS, AdamW, ScheduleLogger,  # noqa: E402
+                             layerwise_lr_multipliers)
 
 HERE = pathlib.Path(__file__).resolve().parent
 PATCH, WIDTH, HEADS, BLOCKS = 4, 32, 2, 3
@@ -115,7 +116,7 @@ def main(epochs=30, batch_size=64, seed=0, out=HERE / "output" / "transformer.pn
         weight_decays=0.05, exclude_1d=True,                        # biases, norm scales
         # norms and embeddings by type; "bias" (a whole path component) for the biases
         # of MultiHeadAttention, which are 2-D (heads, head_dim)
-        exclude_from_weight_decay=[layers.LayerNormalization, layers.Embedding, "bias"],
+        exclude_from_weight_decay=[NORM_LAYERS, layers.Embedding, "bias"],
         lr_multipliers=layerwise_lr_multipliers(
             model, 0.8, blocks=[f"block_{i}" for i in range(BLOCKS)]),
         use_cosine_annealing=True, total_iterations=2 * steps, t_mult=2,  # 2, 4, 8, 16 epochs
@@ -138,34 +139,42 @@ def main(epochs=30, batch_size=64, seed=0, out=HERE / "output" / "transformer.pn
 
 
 def plot(rows, history, steps, out):
+    """Four panels on one time axis (epochs): eta_t; the learning rate of each group;
+    the decay per step of each decay group; train and test loss, and test error."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (top, mid, bottom) = plt.subplots(3, 1, figsize=(8, 8.5))
-    t = np.arange(len(rows)) / steps
-    lr_keys = sorted((k for k in rows[0] if k.startswith("lr")), key=lambda k: -rows[0][k])
+    fig, axes = plt.subplots(4, 1, figsize=(8, 10), sharex=True)
+    t = (np.arange(len(rows)) + 1) / steps
+    value = lambda r, k: float(np.asarray(r[k]))  # noqa: E731
+    axes[0].plot(t, [value(r, "eta_t") for r in rows], color="k")
+    axes[0].set_ylabel("eta_t")
+    lr_keys = sorted((k for k in rows[0] if k == "lr" or k.startswith("lr_mu=")),
+                     key=lambda k: -value(rows[0], k))
     for key in lr_keys:
-        top.plot(t, [r[key] for r in rows], label=key.replace("lr_mu=", "lr x "), linewidth=1)
-    top.set_ylabel("learning rate of each group")
-    top.legend(fontsize=7, ncol=3, loc="upper right")
-    twin = top.twinx()
-    twin.plot(t, [r["eta_t"] for r in rows], color="k", alpha=0.25, linewidth=3)
-    twin.set_ylabel("eta_t (grey)")
+        axes[1].plot(t, [value(r, key) for r in rows], linewidth=1,
+                     label="mu = 1" if key == "lr" else key.replace("lr_mu=", "mu = "))
+    axes[1].set_ylabel("learning rate\n(alpha_t * eta_t * mu)")
+    axes[1].legend(fontsize=7, ncol=3, loc="upper right")
     for key in (k for k in rows[0] if k.startswith("decay_")):
-        mid.plot(t, [r[key] for r in rows], label=f"{key}: per-step decay factor")
-    mid.set_ylabel("decay per step")
-    mid.legend(fontsize=8)
+        axes[2].plot(t, [value(r, key) for r in rows],
+                     label=key.replace("decay_l2=", "l2 = ") + ": w loses this x w")
+    axes[2].set_ylabel("decay per step")
+    axes[2].legend(fontsize=8)
     e = np.arange(1, len(history["loss"]) + 1)
-    bottom.plot(e, history["loss"], label="train loss")
-    bottom.plot(e, history["val_loss"], label="test loss")
-    bottom.plot(e, 1 - np.array(history["val_accuracy"]), label="test error")
-    bottom.set_xlabel("epoch")
-    bottom.legend(fontsize=8)
-    for ax in (top, mid, bottom):
+    axes[3].plot(e, history["loss"], label="train loss")
+    axes[3].plot(e, history["val_loss"], label="test loss")
+    axes[3].set_ylabel("cross-entropy")
+    error = axes[3].twinx()
+    error.plot(e, 100 * (1 - np.array(history["val_accuracy"])), color="C3", label="test error")
+    error.set_ylabel("test error, % (red)")
+    axes[3].legend(fontsize=8, loc="upper center")
+    axes[3].set_xlabel("epoch")
+    for ax in axes:
         ax.grid(alpha=0.3)
-    mid.set_xlim(top.get_xlim())
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     fig.suptitle("AdamW on MNIST-1D: warmup, decaying restarts, layer-wise lr decay,\n"
                  "no decay on norms, biases and embeddings", fontsize=11)
     fig.tight_layout()

@@ -68,7 +68,7 @@ ARGUMENTS: Tuple[Argument, ...] = (
              lambda v: validation.optional_positive("learning_rate_peak", v)),
     Argument("decay_toward", "zero",
              "`'zero'`, `'initial'` (decay toward w0, the weight's value when the optimizer "
-             "was built: L2-SP for fine-tuning), or `{name: 'zero' | 'initial'}` (keys "
+             "was built: L2-SP for fine-tuning), or `{name: 'zero' or 'initial'}` (keys "
              "matched as `weight_decays` keys; unmatched variables: zero).",
              validation.decay_toward_arg, lambda v: _keys_to_config(v)),
     Argument("use_cosine_annealing", False,

@@ -28,3 +28,18 @@ def pytest_sessionstart(session):
 @pytest.fixture
 def model():
     return two_layer_model()
+
+
+@pytest.fixture
+def no_per_variable_step_on_torch(monkeypatch):
+    """On PyTorch the whole-step kernels must do the step: the per-variable
+    update_step raises there."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        from keras_adamw.decoupled import DecoupledWeightDecay
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("the per-variable update_step ran instead of the kernels")
+
+        monkeypatch.setattr(DecoupledWeightDecay, "update_step", refuse)

@@ -13,7 +13,6 @@ from helpers import ALGOS, gradient_stream
 from reference import Reference
 
 from keras_adamw import AdamW, decoupled
-from keras_adamw.decoupled import DecoupledWeightDecay
 
 opt_ = keras.optimizers
 #: name: (class, its kwargs, learning rate, reference algorithm, reference kwargs)
@@ -36,15 +35,6 @@ DECAYS = {"big_a": (0.0, 3e-2), "big_b": (1e-3, 2e-2), "s_a": (2e-3, 4e-2),
 SCHEDULE = dict(use_cosine_annealing=True, total_iterations=6, t_mult=2, eta_min=0.05,
                 warmup_iterations=2, warmup_each_cycle=True)
 STEPS = 16  # cycles of 6 and 12 steps, each with a warmup of 2: one restart
-
-
-@pytest.fixture
-def no_per_variable_step_on_torch(monkeypatch):
-    if keras.backend.backend() == "torch":
-        def refuse(*args, **kwargs):
-            raise AssertionError("the per-variable update_step ran instead of the kernels")
-
-        monkeypatch.setattr(DecoupledWeightDecay, "update_step", refuse)
 
 
 def _start(dtypes):

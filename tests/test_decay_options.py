@@ -14,7 +14,6 @@ from helpers import ALGOS, gradient_stream, two_layer_model
 from reference import Reference
 
 from keras_adamw import AdamW
-from keras_adamw.decoupled import DecoupledWeightDecay
 
 DECAYS = {"a": (2e-3, 5e-2), "b": (1e-3, 8e-2)}
 MUS = {"a": 1.0, "b": 0.5}
@@ -41,15 +40,6 @@ SCHEDULES = {
     "polynomial": (lambda: keras.optimizers.schedules.PolynomialDecay(
         1e-2, 12, end_learning_rate=1e-3, power=2.0), polynomial, 1e-2),
 }
-
-
-@pytest.fixture
-def no_per_variable_step_on_torch(monkeypatch):
-    if keras.backend.backend() == "torch":
-        def refuse(*args, **kwargs):
-            raise AssertionError("the per-variable update_step ran instead of the kernels")
-
-        monkeypatch.setattr(DecoupledWeightDecay, "update_step", refuse)
 
 
 def _compare(opt, ref, variables, steps=STEPS, what=""):

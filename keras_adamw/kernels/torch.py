@@ -265,7 +265,8 @@ def _adam(opt, groups, t):
         fusable = not group.host or w[0].dtype in (torch.float32, torch.float64)
         if group.large and fusable:
             steps = torch.full((), float(t), dtype=torch.float32, device=w[0].device)
-            torch._fused_adam_(w, g, m, v, [], [steps] * len(w), lr=group.lr, beta1=beta_1,
+            lr = group.lr if group.host else group.lr.float()  # the kernel reads float32
+            torch._fused_adam_(w, g, m, v, [], [steps] * len(w), lr=lr, beta1=beta_1,
                                beta2=beta_2, weight_decay=0.0, eps=eps / k, amsgrad=False,
                                maximize=False)
             continue
