@@ -193,13 +193,15 @@ class DecoupledCore:
 
     def _make_anchors(self, variables, make) -> None:
         """w0 for each variable decayed toward its initial value: an optimizer variable
-        (saved, restored) made by ``make(variable)`` and set to w now."""
+        (saved, restored) made by ``make(variable, initializer)``, initialized from w
+        when it is created (also when ``fit`` builds the optimizer inside a traced
+        step: variables are created outside the trace), in a buffer of its own (JAX
+        donates buffers)."""
         anchors = []
         for variable, s in zip(variables, self.plan.settings):
             anchor = None
             if s.toward == "initial" and (s.l1 or s.l2):
-                anchor = make(variable)
-                anchor.assign(ops.copy(variable))  # its own buffer (JAX donates buffers)
+                anchor = make(variable, _copy_of(variable))
             anchors.append(anchor)
         self._anchors = tuple(anchors)
 
@@ -413,6 +415,16 @@ def _warn_unmatched_exclusions(entries, kind: str, model, stacklevel: int) -> No
         f"keras_adamw: `exclude_from_weight_decay` {kind}(s) {entries} exclude no "
         f"{where}, so the weights they were meant for are decayed{hint}.",
         stacklevel=stacklevel)
+
+
+def _copy_of(variable):
+    """An initializer ``(shape, dtype) -> w``: a copy of the variable's value."""
+    def initializer(shape=None, dtype=None):
+        value = variable.value
+        value = value() if callable(value) else value  # a tf.Variable's read_value
+        return ops.cast(ops.copy(value), dtype or variable.dtype)
+
+    return initializer
 
 
 def _unique_name(name: str) -> str:

@@ -76,8 +76,8 @@ class DecoupledWeightDecay(DecoupledCore):
         super().build(variables)
         torch = keras.backend.backend() == "torch"
         self._resolve_variables(variables, torch_kernels.placement if torch else None)
-        self._make_anchors(variables, lambda v: self.add_variable_from_reference(
-            v, name="decay_anchor"))
+        self._make_anchors(variables, lambda v, init: self.add_variable_from_reference(
+            v, name="decay_anchor", initializer=init))
         self._fused_update = tf_kernels.fused_update_for(self, DecoupledWeightDecay)
         if kernels.whole_step_allowed(type(self), DecoupledWeightDecay):
             self._whole_step = (  # a whole-step kernel, or None

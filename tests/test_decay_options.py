@@ -212,3 +212,16 @@ def test_config_round_trip():
     assert config["decay_toward"] == {"a": "initial"} and config["decay_follows_schedule"]
     again = AdamW.from_config(config)
     assert again.decay_toward == {"a": "initial"} and again._learning_rate_peak == 1e-2
+
+
+def test_fit_builds_w0_from_the_weights():
+    """fit() builds the optimizer inside its first traced step on TensorFlow: w0 must
+    still be the weights' values (a regression: it stayed 0 there)."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="body")])
+    start = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    opt = AdamW(learning_rate=1e-2, weight_decays=0.1, decay_toward="initial",
+                init_verbose=False)
+    model.compile(opt, loss="mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 3), "float32"), verbose=0, epochs=2)
+    for anchor, w0 in zip(opt._anchors, start):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(anchor), w0)

@@ -134,18 +134,12 @@ def parallel_update_for(optimizer, mixin) -> Optional[Callable]:
         for i in group.indices:
             sizes[not host or math.prod(variables[i].shape) >= GRAIN_SIZE].append(i)
         lr_groups += [(group.lr_multiplier, large, tuple(ix)) for large, ix in sizes.items() if ix]
+    # Keras' ``iterations`` from its micro-step counter ``_iterations`` (the mirror):
+    # under gradient accumulation the Kerases whose ``iterations`` counts applied steps
+    every = optimizer.gradient_accumulation_steps
+    per = every if every and optimizer.iterations is not optimizer._iterations else 1
     return functools.partial(_parallel_step, update=update, lr_groups=lr_groups,
-                             decay_groups=optimizer.plan.decay_groups)
-
-
-def _applied_steps(opt, micro_steps: int) -> int:
-    """Keras' ``optimizer.iterations`` from its micro-step counter ``_iterations``
-    (the mirror): the applied steps under gradient accumulation, on the Kerases
-    whose ``iterations`` counts those."""
-    every = opt.gradient_accumulation_steps
-    if every and opt.iterations is not opt._iterations:
-        return micro_steps // every
-    return micro_steps
+                             decay_groups=optimizer.plan.decay_groups, micro_per_step=per)
 
 
 def _float32(value) -> float:
@@ -164,7 +158,8 @@ def _scalar(x, like):
     return x.to(device=like.device, dtype=like.dtype)
 
 
-def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_groups) -> bool:
+def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_groups,
+                   micro_per_step) -> bool:
     torch = _torch()
     if not runs_eagerly():
         return False
@@ -178,7 +173,7 @@ def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_grou
             i = opt._get_variable_index(v)
             values[i], by_index[i] = v._value, g
         grads = by_index
-    t = _applied_steps(opt, opt._iterations_mirror.get()) + 1
+    t = opt._iterations_mirror.get() // micro_per_step + 1  # Keras' iterations + 1
     with torch.no_grad():
         for group in decay_groups:
             present = [i for i in group.indices if values[i] is not None]

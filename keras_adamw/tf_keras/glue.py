@@ -63,8 +63,8 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
             return
         self._resolved = True
         self._resolve_variables(list(var_list))
-        self._make_anchors(list(var_list), lambda v: self.add_variable_from_reference(
-            v, "decay_anchor"))
+        self._make_anchors(list(var_list), lambda v, init: self.add_variable_from_reference(
+            v, "decay_anchor", initial_value=init(v.shape, v.dtype)))
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
         state = self._begin_step(self.learning_rate, read_variable=tf.identity)
