@@ -60,10 +60,9 @@ def test_decay_toward_initial_keeps_the_backbone_at_the_pretrained_weights():
     np.testing.assert_allclose(kept, w0, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="keras_adamw 9eab79b, TensorFlow: an optimizer "
-                   "first built by fit() (inside the traced step) keeps w0 = 0, so "
-                   "decay_toward='initial' decays toward zero; run_seed builds it first")
 def test_decay_toward_initial_when_fit_builds_the_optimizer():
+    """keras_adamw before 95f38d2 (TensorFlow): an optimizer first built by fit(), inside
+    the traced step, kept w0 = 0, so "initial" decayed toward zero."""
     import keras
 
     from keras_adamw import AdamW

@@ -280,9 +280,8 @@ def run_seed(split, pretrained, cfg, seed, arms=None):
 
     model.compile(optimizer_for(members, cfg, steps), loss=loss)
     # Build the optimizer now, eagerly: w0 (decay_toward="initial") is the weights'
-    # value at build. Left to fit(), TensorFlow builds it inside the traced first
-    # step, where (keras_adamw 9eab79b) w0 stays zero: "initial" acts as "zero"
-    # (tests/test_finetune.py pins this).
+    # value at build, here the pretrained ones. (Before keras_adamw 95f38d2, a build
+    # left to fit() on TensorFlow, inside the traced first step, kept w0 = 0.)
     model.optimizer.build(model.trainable_variables)
     start = time.time()
     model.fit(split["x"], np.repeat(split["y"][:, None], n, axis=1), batch_size=cfg["batch_size"],
@@ -390,7 +389,8 @@ def figure(out, results):
     comps = analysis["comparisons"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw=dict(width_ratios=[1.25, 1]))
     ax = axes[0]
-    names = list(comps)
+    names = [k for k in comps if "scratch" not in k]  # (r): right panel, context only
+    rule_keys = {"-".join(PRIMARY), "-".join(SECONDARY)}
     for y, key in enumerate(names):
         c = comps[key]
         d = 100 * np.asarray(c["per_seed_difference"])
@@ -404,7 +404,8 @@ def figure(out, results):
     for key in names:
         a1, a2 = key.split("-")
         c = comps[key]
-        labels.append(f"{ARM_LABELS[a1].split(' ')[0]} - {ARM_LABELS[a2].split(' ')[0]}\n"
+        labels.append(f"{'rule: ' if key in rule_keys else ''}"
+                      f"{ARM_LABELS[a1].split(' ')[0]} - {ARM_LABELS[a2].split(' ')[0]}\n"
                       f"{100 * c['value']:+.2f} [{100 * c['ci95'][0]:+.2f}, "
                       f"{100 * c['ci95'][1]:+.2f}]")
     ax.set_yticks(range(len(names)), labels, fontsize=8)
