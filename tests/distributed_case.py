@@ -49,8 +49,16 @@ def train(strategy, cls):
         kwargs = dict(model=model, use_cosine_annealing=True, total_iterations=3, t_mult=2,
                       lr_multipliers={"out": 0.5}, weight_decays={"out/kernel": (1e-3, 0.02)},
                       init_verbose=False)
-        opt = (AdamW(learning_rate=1e-2, **kwargs) if cls == "adamw"
-               else SGDW(learning_rate=5e-2, momentum=0.9, **kwargs))
+        if cls == "adamw_sp":  # decay toward w0 on the hidden layer, following a schedule
+            kwargs["weight_decays"] = {"out/kernel": (1e-3, 0.02), "hidden": 0.05}
+            schedule = keras.optimizers.schedules.CosineDecay(
+                0.0, 8, warmup_target=1e-2, warmup_steps=4)
+            opt = AdamW(learning_rate=schedule, decay_toward={"hidden": "initial"},
+                        decay_follows_schedule=True, **kwargs)
+        elif cls == "adamw":
+            opt = AdamW(learning_rate=1e-2, **kwargs)
+        else:
+            opt = SGDW(learning_rate=5e-2, momentum=0.9, **kwargs)
         model.compile(opt, loss="mse")
     x, y = data()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()
@@ -87,7 +95,7 @@ def custom_loop(strategy, model, opt, dataset):
 
 results = {}
 if mode == "mirrored":
-    for cls in ("adamw", "sgdw"):
+    for cls in ("adamw", "sgdw", "adamw_sp"):
         for prefix, strategy in (("one", tf.distribute.get_strategy()),
                                  ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
             results.update({f"{prefix}|{k}": v for k, v in train(strategy, cls).items()})

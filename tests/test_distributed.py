@@ -59,9 +59,14 @@ def _compare(results, one, two, cls):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cls", ["adamw", "sgdw"])
+@pytest.mark.parametrize("cls", ["adamw", "sgdw", "adamw_sp"])
 def test_mirrored_strategy_matches_one_device(mirrored, cls):
+    """adamw_sp: decay toward w0 (mirrored optimizer state) that follows a schedule."""
     _compare(mirrored, mirrored, "two", cls)
+    if cls == "adamw_sp":  # the options changed the run: w0 and the schedule did act
+        moved = [k for k in mirrored if k.startswith("one|adamw|") and "hidden" in k]
+        assert any(np.abs(mirrored[k] - mirrored[k.replace("|adamw|", "|adamw_sp|")]).max()
+                   > 1e-4 for k in moved)
 
 
 def _free_ports(n):

@@ -280,3 +280,7 @@ def test_a_variable_without_gradient_follows_keras_per_backend():
         np.testing.assert_allclose(after, start * (1 - 0.1), rtol=1e-6)  # one decay, c = 1
     else:
         np.testing.assert_array_equal(after, start)
+    import pathlib
+
+    rules = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text()
+    assert "decayed on JAX, whose gradient for it is zeros" in rules
