@@ -61,14 +61,6 @@ def _accumulation(optimizer) -> int:
     return int(getattr(optimizer, "gradient_accumulation_steps", None) or 1)
 
 
-def _scaled(values: Dict[str, float], alpha) -> dict:
-    """``step_values`` at alpha = 1, times alpha_t where it multiplies."""
-    if isinstance(alpha, float):
-        return values
-    return {k: (v * alpha if k == "lr" or k.startswith("lr_mu=") or k == "alpha"
-                or "_mu=" in k else v) for k, v in values.items()}
-
-
 if TF_KERAS_IS_LEGACY:  # the callbacks of tensorflow.keras, i.e. tf_keras
     import tf_keras as _callback_keras
 else:
@@ -135,14 +127,8 @@ class ScheduleLogger(_callback_keras.callbacks.Callback):
 
     @staticmethod
     def _values(optimizer, state, iteration, constant):
-        alpha = _alpha(optimizer, iteration, constant)
-        if isinstance(alpha, float):
-            values = optimizer.step_values(state, alpha)
-            values["alpha"] = alpha
-            return values
-        values = optimizer.step_values(state, 1.0)  # alpha a device value: not read
-        values["alpha"] = 1.0
-        return _scaled(values, alpha)
+        alpha = _alpha(optimizer, iteration, constant)  # a schedule's: a device value
+        return dict(optimizer.step_values(state, alpha), alpha=alpha)
 
     def on_epoch_end(self, epoch, logs=None):
         """The last logged step's values, as floats (one read per epoch)."""

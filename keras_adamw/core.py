@@ -191,8 +191,7 @@ class DecoupledCore(PlanBuilding):
         """Once per applied step, before any variable: the schedule state and the
         step's scalars (kept as ``self._step`` while the step runs), and the decay
         scale into its variable. Returns the state for ``_end_step``."""
-        state = (self._state.read(host) if read_variable is None
-                 else self._state.read(host, read_variable))
+        state = self._state.read(host, read_variable)
         self._step = steps.begin(self, state, learning_rate)
         self._state.write_decay_scale(self._step.decay_scale)
         return state
@@ -201,8 +200,7 @@ class DecoupledCore(PlanBuilding):
         """Once per applied step, after every variable: t_cur += 1, and a restart
         when the cycle is over (``schedule.advance``)."""
         self._step = None
-        t_cur, length, cycle = state
-        self._state.write(*schedule.advance(t_cur, length, self.t_mult, self.autorestart, cycle))
+        self._state.write(*self.next_schedule_state(state))
 
     def _current_step(self, learning_rate):
         """The step's scalars for an ``update_step`` given ``learning_rate``: the
@@ -232,8 +230,9 @@ class DecoupledCore(PlanBuilding):
         return tuple(int(ops.convert_to_numpy(v)) for v in self._state.read(False))
 
     def next_schedule_state(self, state) -> tuple:
-        """The state after one applied step from ``state`` (Python ints); the cycle
-        index stays 0 where the optimizer keeps none (cycles without a shape)."""
+        """The state after one applied step from ``state`` (Python ints, or tensors
+        in a step); the cycle index stays 0 where the optimizer keeps none (cycles
+        without a shape)."""
         t_cur, length, cycle = schedule.advance(*state[:2], self.t_mult, self.autorestart,
                                                 state[2])
         return t_cur, length, cycle if self._state.cycle is not None else 0

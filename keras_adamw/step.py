@@ -125,14 +125,17 @@ def begin(optimizer, state, learning_rate) -> Step:
     return Step(eta, c, learning_rate, optimizer.lr_scaled_decay)
 
 
-def step_values(optimizer, state, alpha: float) -> Dict[str, float]:
-    """What the step with schedule ``state`` and learning rate alpha (floats) uses, by
-    the logger's keys: ``eta_t``, ``lr`` (alpha_t * eta_t), ``lr_mu=<mu>`` for each
-    other multiplier, ``decay_l2=<l2>`` / ``decay_l1=<l1>`` (a2, a1 above) for each
-    decay group (suffixed ``_mu=<mu>`` with lr_scaled_decay)."""
-    eta, c = schedule_scalars(optimizer, *(int(x) for x in state))
-    c = _follow(optimizer, float(c), float(alpha))
-    step = Step(float(eta), float(c), float(alpha) * float(eta), optimizer.lr_scaled_decay)
+def step_values(optimizer, state, alpha) -> Dict[str, object]:
+    """What the step with schedule ``state`` (Python ints) and learning rate alpha
+    uses, by the logger's keys: ``eta_t``, ``lr`` (alpha_t * eta_t), ``lr_mu=<mu>`` for
+    each other multiplier, ``decay_l2=<l2>`` / ``decay_l1=<l1>`` (a2, a1 above) for each
+    decay group (suffixed ``_mu=<mu>`` with lr_scaled_decay). alpha is a number, or a
+    device value (a schedule's): then the values that depend on it are tensors, not
+    read."""
+    eta, c = (float(x) for x in schedule_scalars(optimizer, *(int(x) for x in state)))
+    if isinstance(alpha, (int, float)):
+        alpha = float(alpha)
+    step = Step(eta, _follow(optimizer, c, alpha), alpha * eta, optimizer.lr_scaled_decay)
     values = {"eta_t": step.eta, "lr": step.learning_rate}
     multipliers, decays = _groups(optimizer)
     for mu in multipliers:

@@ -558,3 +558,25 @@ def test_callbacks_that_set_the_learning_rate_compose_with_eta():
         assert row["lr"] == pytest.approx(alpha * eta, rel=1e-5, abs=1e-9)
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "`LearningRateScheduler`" in readme and "alpha_t * eta_t (the logger shows both" in readme
+
+
+def test_callback_logs_a_decay_that_follows_a_schedule():
+    """decay_follows_schedule with a schedule: the logged decay is c * alpha_t /
+    alpha_peak at every step, alpha_t being a device value the logger does not read."""
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, 6, warmup_target=1e-2,
+                                                      warmup_steps=2)
+    inp = keras.Input((3,))
+    model = keras.Model(inp, layers.Dense(1, name="lin")(inp))
+    opt = AdamW(learning_rate=schedule, weight_decays={"lin/kernel": 0.05},
+                decay_follows_schedule=True, init_verbose=False)
+    model.compile(opt, loss="mse")
+    rows = []
+    keep = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: rows.append(dict(logs)))
+    model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), batch_size=1, epochs=1,
+              shuffle=False, verbose=0, callbacks=[ScheduleLogger(), keep])
+    for step, row in enumerate(rows):
+        # Keras' CosineDecay: linear warmup 0 -> 1e-2 over 2 steps, then cosine over 6
+        alpha = (1e-2 * step / 2 if step < 2
+                 else 1e-2 * 0.5 * (1 + np.cos(np.pi * min((step - 2) / 6, 1.0))))
+        decay = float(keras.ops.convert_to_numpy(row["decay_l2=0.05"]))
+        assert decay == pytest.approx(0.05 * alpha / 1e-2, rel=1e-5, abs=1e-9), step

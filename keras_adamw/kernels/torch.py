@@ -151,8 +151,6 @@ def _scalar(x, like):
     a CPU, else a 0-d tensor of its dtype on its device (a number stays a number)."""
     if isinstance(x, (int, float)):
         return x
-    if isinstance(x, keras.Variable):
-        x = x.value
     if like.device.type == "cpu":
         return float(x)
     return x.to(device=like.device, dtype=like.dtype)
