@@ -220,7 +220,12 @@ class DecoupledCore(PlanBuilding):
         if setting.l1 or setting.l2:
             a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
             anchor = self._anchors[index] if self._anchors else None
-            variable.assign_sub(generic.decay(variable, a1, a2, anchor))
+            self._subtract(variable, generic.decay(variable, a1, a2, anchor))
+
+    def _subtract(self, variable, value) -> None:
+        """variable <- variable - value (Keras 3: ``self.assign_sub``, as Keras'
+        optimizers update, so a sparse-aware override of it sees the update)."""
+        variable.assign_sub(value)
 
     # ------------------------------------------------------- public accessors
 

@@ -107,6 +107,9 @@ class DecoupledWeightDecay(DecoupledCore):
                 self, gradient, variable, learning_rate):
             super().update_step(gradient, variable, learning_rate)
 
+    def _subtract(self, variable, value) -> None:
+        self.assign_sub(variable, value)
+
     # ------------------------------------------------------------------- config
 
     def get_config(self):
