@@ -10,9 +10,19 @@ arguments, and sets ``plan``, ``_anchors`` and what the config keeps.
 import warnings
 
 from . import matching, plan as plans, report, restore
-from ._keras import ops
 
 __all__ = ["PlanBuilding", "warn_unmatched_exclusions"]
+
+
+class AnchorPairs:
+    """The (w, w0) pairs, out of sight of Keras' attribute tracking: a tuple of the
+    model's variables kept as an optimizer attribute would make them optimizer
+    variables (saved with it, and donated twice by JAX's train step)."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: tuple):
+        self.pairs = pairs
 
 
 class PlanBuilding:
@@ -23,19 +33,19 @@ class PlanBuilding:
                            self.exclude_1d, self._settings.model_weight_decays,
                            self.decay_toward)
 
-    def _make_anchors(self, variables, make) -> None:
+    def _make_anchors(self, variables, make, make_flag) -> None:
         """w0 for each variable decayed toward its initial value: an optimizer variable
-        (saved, restored) made by ``make(variable, initializer)``, initialized from w
-        when it is created (also when ``fit`` builds the optimizer inside a traced
-        step: variables are created outside the trace), in a buffer of its own (JAX
-        donates buffers)."""
-        anchors = []
-        for variable, s in zip(variables, self.plan.settings):
-            anchor = None
-            if s.toward == "initial" and (s.l1 or s.l2):
-                anchor = make(variable, _copy_of(variable))
-            anchors.append(anchor)
+        (saved, restored) made by ``make(variable)``, zeros until the first applied
+        update takes the weights into it (``core._take_anchors``), and one flag,
+        ``decay_anchored`` (0 until then), made by ``make_flag()``. Created with a
+        constant initializer, so that a build inside a traced step (``fit`` on
+        TensorFlow, XLA included) lifts them out of the trace."""
+        anchors = [make(variable) if s.toward == "initial" and (s.l1 or s.l2) else None
+                   for variable, s in zip(variables, self.plan.settings)]
         self._anchors = tuple(anchors)
+        self._anchor_pairs = AnchorPairs(
+            tuple((v, a) for v, a in zip(variables, anchors) if a is not None))
+        self._anchored = make_flag() if self._anchor_pairs.pairs else None
 
     def _resolve_variables(self, variables, placement=None):
         """The plan of the variables, once, at build; then the checks and the table."""
@@ -161,16 +171,3 @@ def warn_unmatched_exclusions(entries, kind: str, model, stacklevel: int) -> Non
         f"keras_adamw: `exclude_from_weight_decay` {kind}(s) {entries} exclude no "
         f"{where}, so the weights they were meant for are decayed{hint}.",
         stacklevel=stacklevel)
-
-
-
-def _copy_of(variable):
-    """An initializer ``(shape, dtype) -> w``: a copy of the variable's value."""
-    def initializer(shape=None, dtype=None):
-        value = variable.value
-        value = value() if callable(value) else value  # a tf.Variable's read_value
-        return ops.cast(ops.copy(value), dtype or variable.dtype)
-
-    return initializer
-
-

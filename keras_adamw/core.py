@@ -22,7 +22,7 @@ from . import (arguments, compat, matching, regularizers, restore, schedule, ste
                validation)
 from ._keras import ops
 from .build import PlanBuilding, warn_unmatched_exclusions
-from .kernels import generic
+from .kernels import generic, torch as torch_kernels
 from .plan import VariableSetting
 from .state import ScheduleState
 
@@ -86,10 +86,19 @@ class DecoupledCore(PlanBuilding):
         self._previewed = None
         self._step = None  # the scalars of the step being run or traced
         self._anchors = ()  # w0 per variable (decay_toward="initial"), made at build
+        self._anchor_pairs = None  # (w, w0) of those variables (build.AnchorPairs)
+        self._anchored = None  # the flag: 1 once w0 holds the weights (build.py)
         self._learning_rate_peak = None
         if self.decay_follows_schedule:  # alpha_peak, or a ValueError now
             self._learning_rate_peak = steps.schedule_peak(
                 getattr(self, "_learning_rate", None), self.learning_rate_peak)
+            if self._learning_rate_peak is None:
+                warnings.warn(
+                    "keras_adamw: decay_follows_schedule=True with a constant learning "
+                    "rate changes nothing, and a callback that changes the learning rate "
+                    "(LearningRateScheduler, ReduceLROnPlateau) would not be followed: "
+                    "pass learning_rate_peak=<the largest learning rate> to make the "
+                    "decay follow the current learning rate.", stacklevel=4)
         if model is not None:
             self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
             if self._keeps_decays_by_path:
@@ -192,9 +201,25 @@ class DecoupledCore(PlanBuilding):
         step's scalars (kept as ``self._step`` while the step runs), and the decay
         scale into its variable. Returns the state for ``_end_step``."""
         state = self._state.read(host, read_variable)
+        if self._anchored is not None:
+            self._take_anchors(host)
         self._step = steps.begin(self, state, learning_rate)
         self._state.write_decay_scale(self._step.decay_scale)
         return state
+
+    def _take_anchors(self, host: bool) -> None:
+        """w0 <- w for each variable decayed toward w0, at this optimizer's first
+        applied update (the flag ``decay_anchored`` is 0): the weights training starts
+        from, whatever was loaded into them after build. A restored w0 wins (its flag
+        is 1). Eager PyTorch (``host``) asks the flag's host mirror; elsewhere one
+        conditional per step (``_anchor_kernel``): no pass over the weights after the
+        first update."""
+        if host:
+            if self._anchored_mirror.get() == 0:
+                torch_kernels.take_anchors(self._anchor_pairs.pairs)
+                self._anchored_mirror.put(1)
+            return
+        self._anchor_kernel(self._anchor_pairs.pairs, self._anchored)
 
     def _end_step(self, state) -> None:
         """Once per applied step, after every variable: t_cur += 1, and a restart

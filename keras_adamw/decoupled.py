@@ -33,7 +33,7 @@ from typing import Optional
 from . import arguments, kernels
 from .core import DecoupledCore, VariableSetting  # noqa: F401 (VariableSetting: re-exported)
 from ._keras import is_tf_keras_optimizer_class, keras
-from .kernels import tensorflow as tf_kernels, torch as torch_kernels
+from .kernels import generic, tensorflow as tf_kernels, torch as torch_kernels
 from .state import HostMirror
 
 __all__ = ["decoupled", "DecoupledWeightDecay"]
@@ -76,8 +76,16 @@ class DecoupledWeightDecay(DecoupledCore):
         super().build(variables)
         torch = keras.backend.backend() == "torch"
         self._resolve_variables(variables, torch_kernels.placement if torch else None)
-        self._make_anchors(variables, lambda v, init: self.add_variable_from_reference(
-            v, name="decay_anchor", initializer=init))
+        self._make_anchors(
+            variables, lambda v: self.add_variable_from_reference(v, name="decay_anchor"),
+            lambda: self.add_variable((), initializer="zeros", dtype="int32",
+                                      aggregation="only_first_replica",
+                                      name="decay_anchored"))
+        if self._anchored is not None:
+            self._anchor_kernel = (tf_kernels.take_anchors if keras.backend.backend() ==
+                                   "tensorflow" else generic.take_anchors)
+            if torch:
+                self._anchored_mirror = HostMirror(self._anchored, 0)
         self._fused_update = tf_kernels.fused_update_for(self, DecoupledWeightDecay)
         if kernels.whole_step_allowed(type(self), DecoupledWeightDecay):
             self._whole_step = (  # a whole-step kernel, or None
@@ -106,6 +114,19 @@ class DecoupledWeightDecay(DecoupledCore):
         if self._fused_update is None or not self._fused_update(
                 self, gradient, variable, learning_rate):
             super().update_step(gradient, variable, learning_rate)
+
+    def load_own_variables(self, store):
+        """Keras' own, and a file of keras_adamw 2.2.0, which has no ``decay_anchored``
+        flag (the last variable here): its w0 was taken at build and is restored
+        as it is (the flag set), not taken again."""
+        flag = self._anchored
+        if flag is not None and self.variables and self.variables[-1] is flag and \
+                len(store.keys()) == len(self.variables) - 1:
+            for i, variable in enumerate(self.variables[:-1]):
+                variable.assign(store[str(i)])
+            flag.assign(1)
+            return
+        super().load_own_variables(store)
 
     def _subtract(self, variable, value) -> None:
         self.assign_sub(variable, value)

@@ -19,12 +19,13 @@ update with ``lr_mu``. Python numbers in give floats out
 train step on every backend.
 """
 
-from typing import Dict, Tuple
+import sys
+from typing import Dict, Optional, Tuple
 
 from . import schedule
-from ._keras import ops
+from ._keras import keras, ops
 
-__all__ = ["schedule_scalars", "schedule_peak", "Step", "step_values"]
+__all__ = ["schedule_scalars", "schedule_peak", "is_constant", "Step", "step_values"]
 
 
 def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
@@ -41,27 +42,76 @@ def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
     return eta, (s if optimizer.lr_scaled_decay else eta * s)
 
 
-def schedule_peak(learning_rate, given=None):
-    """alpha_peak for ``decay_follows_schedule``: ``given``; else read from the
-    schedule (Keras' or tf_keras' classes: ``warmup_target``, else
-    ``initial_learning_rate``, or PiecewiseConstantDecay's largest value); None for a
-    constant learning rate (then the decay is unchanged). A ValueError for any other
-    schedule."""
+def _known_peak(schedule) -> Optional[float]:
+    """alpha_peak of one of Keras' or tf_keras' own schedule classes (exactly those
+    classes, not subclasses), where its formula gives the largest value it takes; None
+    where it does not (an increasing ExponentialDecay or InverseTimeDecay, a
+    CosineDecayRestarts whose peaks grow, any other class)."""
+    get = lambda name: float(getattr(schedule, name))  # noqa: E731
+    name = type(schedule).__name__
+    if name == "CosineDecay":  # warmup from initial to target, then cosine to alpha*target
+        target = schedule.warmup_target
+        warmup = target is not None and schedule.warmup_steps > 0
+        target = get("initial_learning_rate") if target is None else float(target)
+        return max([target, target * get("alpha")]
+                   + ([get("initial_learning_rate")] if warmup else []))
+    if name == "PolynomialDecay":  # from initial to end
+        return max(get("initial_learning_rate"), get("end_learning_rate"))
+    if name == "PiecewiseConstantDecay":
+        return max(float(v) for v in schedule.values)
+    if name == "ExponentialDecay":  # initial * rate^(t / steps)
+        return get("initial_learning_rate") if 0 <= get("decay_rate") <= 1 else None
+    if name == "InverseTimeDecay":  # initial / (1 + rate * t / steps)
+        return get("initial_learning_rate") if get("decay_rate") >= 0 else None
+    if name == "CosineDecayRestarts":  # cycle i: initial * m_mul^i, down to alpha times it
+        if 0 <= get("_m_mul") <= 1:
+            return get("initial_learning_rate") * max(1.0, get("alpha"))
+    return None
+
+
+def _own_schedule_classes() -> tuple:
+    """The schedule classes of Keras 3 (``keras.optimizers.schedules``, also
+    ``tensorflow.keras``'s) and of tf_keras where it is imported."""
+    modules = [keras.optimizers.schedules]
+    if "tf_keras" in sys.modules:
+        modules.append(sys.modules["tf_keras"].optimizers.schedules)
+    return tuple(klass for module in modules for klass in vars(module).values()
+                 if isinstance(klass, type))
+
+
+def is_constant(learning_rate) -> bool:
+    """A number or a variable (what a callback may change), not a schedule."""
+    return not callable(learning_rate) or hasattr(learning_rate, "numpy") or hasattr(
+        learning_rate, "assign")
+
+
+def schedule_peak(learning_rate, given=None) -> Optional[float]:
+    """alpha_peak for ``decay_follows_schedule``: ``given`` (``learning_rate_peak``);
+    else, for a schedule, its largest value where Keras' or tf_keras' own class says it
+    for certain (``_known_peak``); else a ValueError that asks for
+    ``learning_rate_peak``. None for a constant learning rate without one (then the
+    decay does not follow it; the caller warns). A peak <= 0 is a ValueError."""
     if given is not None:
-        return float(given)
-    if not callable(learning_rate) or hasattr(learning_rate, "numpy") or hasattr(
-            learning_rate, "assign"):
-        return None  # a number or a variable: constant
-    for attribute in ("warmup_target", "initial_learning_rate"):
-        value = getattr(learning_rate, attribute, None)
-        if value is not None:
-            return float(value)
-    if hasattr(learning_rate, "boundaries") and hasattr(learning_rate, "values"):
-        return float(max(float(v) for v in learning_rate.values))
-    raise ValueError(
-        "`decay_follows_schedule=True` needs the learning-rate schedule's peak alpha_peak, "
-        f"which {type(learning_rate).__name__} does not say: pass learning_rate_peak= "
-        "(the largest learning rate it reaches).")
+        peak = float(given)
+    elif is_constant(learning_rate):
+        return None
+    else:
+        peak = (_known_peak(learning_rate) if type(learning_rate) in _own_schedule_classes()
+                else None)
+        if peak is None:
+            raise ValueError(
+                "`decay_follows_schedule=True` needs alpha_peak, the largest learning "
+                f"rate the schedule reaches, and {type(learning_rate).__name__} does not "
+                "say it for certain (only Keras' and tf_keras' own schedule classes, "
+                "decreasing or with their peak in their arguments, do): pass "
+                "learning_rate_peak=<that largest learning rate>.")
+    if not peak > 0:
+        raise ValueError(
+            f"`decay_follows_schedule=True` divides the decay by alpha_peak, the largest "
+            f"learning rate; got alpha_peak={peak!r}"
+            f"{' (learning_rate_peak)' if given is not None else ' from the schedule'}: "
+            "it must be > 0.")
+    return peak
 
 
 def _cast(value, dtype):

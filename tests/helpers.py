@@ -164,3 +164,43 @@ def run_fit() -> dict:
     result["t_cur"] = np.array(int(keras.ops.convert_to_numpy(opt.t_cur)))
     result["loss"] = np.array(history.history["loss"])
     return result
+
+
+# ------------------------------------------------- the linear fit case
+
+# A Dense(2) on 4 inputs trained by fit() with a loss linear in its output, mean of
+# y * y_pred, inputs and targets in {-1, 0, 1}: each batch's gradient is exact in
+# float16 too (mixed precision) and does not depend on the weights, so a NumPy replay
+# knows every gradient (tests/test_w0_orders.py, tests/test_schedule_peak.py).
+LINEAR_BATCH, LINEAR_N = 4, 8
+_rng = np.random.default_rng(0)
+LINEAR_X = _rng.integers(-1, 2, size=(LINEAR_N, 4)).astype("float32")
+LINEAR_Y = _rng.integers(-1, 2, size=(LINEAR_N, 2)).astype("float32")
+LINEAR_START = [_rng.normal(size=(4, 2)).astype("float32"),
+                _rng.normal(size=(2,)).astype("float32")]
+
+
+def linear_loss(y_true, y_pred):
+    return keras.ops.mean(y_true * y_pred, axis=-1)
+
+
+def linear_model():
+    """Glorot init: anything but ``LINEAR_START``."""
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="d")])
+
+
+def linear_fit(model, epochs, **kwargs):
+    model.fit(LINEAR_X, LINEAR_Y, batch_size=LINEAR_BATCH, epochs=epochs, shuffle=False,
+              verbose=0, **kwargs)
+
+
+def linear_gradients(epochs):
+    """Each step's gradients (d/kernel = x^T y / (batch * 2), d/bias = sum(y) /
+    (batch * 2)), in float64."""
+    out = []
+    for _ in range(epochs):
+        for b in range(0, LINEAR_N, LINEAR_BATCH):
+            x = LINEAR_X[b:b + LINEAR_BATCH].astype("float64")
+            y = LINEAR_Y[b:b + LINEAR_BATCH].astype("float64")
+            out.append([x.T @ y / (LINEAR_BATCH * 2), y.sum(0) / (LINEAR_BATCH * 2)])
+    return out

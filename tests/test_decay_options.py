@@ -39,6 +39,10 @@ SCHEDULES = {
         0.0, 12, alpha=0.1, warmup_target=1e-2, warmup_steps=4), cosine_with_warmup, 1e-2),
     "polynomial": (lambda: keras.optimizers.schedules.PolynomialDecay(
         1e-2, 12, end_learning_rate=1e-3, power=2.0), polynomial, 1e-2),
+    # an increasing schedule (a warmup): its peak is its end, 5e-2
+    "polynomial_warmup": (lambda: keras.optimizers.schedules.PolynomialDecay(
+        5e-3, 8, end_learning_rate=5e-2, power=1.0),
+        lambda step: polynomial(step, 5e-3, 8, 5e-2, 1.0), 5e-2),
 }
 
 

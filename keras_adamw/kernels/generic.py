@@ -10,9 +10,9 @@ For a variable w with setting (mu, l1, l2), at a step whose scalars are ``step``
 The base class's own ``update_step`` does the second line, untouched.
 """
 
-from .._keras import ops
+from .._keras import keras, ops
 
-__all__ = ["decay"]
+__all__ = ["decay", "take_anchors"]
 
 
 def decay(variable, a1, a2, anchor=None):
@@ -26,3 +26,20 @@ def decay(variable, a1, a2, anchor=None):
         term = ops.multiply(ops.sign(d), ops.cast(a1, variable.dtype))
         out = term if out is None else ops.add(out, term)
     return out
+
+
+def take_anchors(pairs, flag) -> None:
+    """w0 <- w for each (w, w0) of ``pairs`` when ``flag`` is 0 (the first applied
+    update), then flag <- 1. One conditional (``ops.cond``): the weights are read only
+    in the step that takes them. PyTorch outside eager mode (``torch.compile``), where
+    a conditional reads its predicate on the host, selects with ``where`` instead
+    (then every step reads and writes w0)."""
+    first = ops.equal(flag.value, 0)
+    if keras.backend.backend() == "torch":
+        taken = [ops.where(first, w.value, w0.value) for w, w0 in pairs]
+    else:
+        taken = ops.cond(first, lambda: [w.value for w, _ in pairs],
+                         lambda: [w0.value for _, w0 in pairs])
+    for (_, w0), value in zip(pairs, taken):
+        w0.assign(value)
+    flag.assign(1)

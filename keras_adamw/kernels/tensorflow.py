@@ -34,7 +34,7 @@ from typing import Callable, Optional
 from .._keras import keras, ops
 from . import base_update_step
 
-__all__ = ["fused_update_for", "step_update_for"]
+__all__ = ["fused_update_for", "step_update_for", "take_anchors"]
 
 
 def fused_update_for(optimizer, mixin) -> Optional[Callable]:
@@ -107,6 +107,35 @@ def _sgd(optimizer, gradient, variable, learning_rate) -> bool:
         tf.raw_ops.ResourceApplyGradientDescent(var=_handle(variable), alpha=lr,
                                                 delta=gradient, use_locking=False)
     return True
+
+
+def _tf_variable(variable):
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def take_anchors(pairs, flag) -> None:
+    """w0 <- w for each (w, w0) of ``pairs`` when ``flag`` is 0 (the first applied
+    update), then flag <- 1, in one ``tf.cond`` (the assignments run only in the step
+    that takes the weights; XLA compiles it). In a replica context of a distribution
+    strategy, through a merge call: w0 is mirrored like w, so it is assigned in the
+    cross-replica context (Keras 3 and tf_keras variables alike)."""
+    tf = _tf()
+    flag = _tf_variable(flag)
+
+    def take():
+        for w, w0 in pairs:
+            _tf_variable(w0).assign(_tf_variable(w).read_value())
+        flag.assign(tf.ones_like(flag))
+        return tf.constant(True)
+
+    def in_cross_replica_context(*_):
+        tf.cond(tf.equal(flag.read_value(), 0), take, lambda: tf.constant(False))
+
+    context = tf.distribute.get_replica_context()
+    if context is None:  # already cross-replica (tf_keras' apply)
+        in_cross_replica_context()
+    else:
+        context.merge_call(in_cross_replica_context)
 
 
 # ------------------------------------------------------------------ whole step

@@ -58,7 +58,7 @@ from .._keras import keras, ops
 from ..state import HostMirror
 from . import base_update_step
 
-__all__ = ["parallel_update_for", "runs_eagerly", "GRAIN_SIZE"]
+__all__ = ["parallel_update_for", "runs_eagerly", "take_anchors", "GRAIN_SIZE"]
 
 #: torch's at::internal::GRAIN_SIZE (see the module docstring)
 GRAIN_SIZE = 32768
@@ -78,6 +78,15 @@ def runs_eagerly() -> bool:
     from keras.src.backend.common.stateless_scope import in_stateless_scope
 
     return not _torch().compiler.is_compiling() and not in_stateless_scope()
+
+
+def take_anchors(pairs) -> None:
+    """w0 <- w for each (w, w0) of ``pairs``: one multi-tensor copy (the caller
+    decides, from the host mirror of ``decay_anchored``, that this is the first
+    applied update)."""
+    torch = _torch()
+    with torch.no_grad():
+        torch._foreach_copy_([w0._value for _, w0 in pairs], [w._value for w, _ in pairs])
 
 
 def placement(variable):

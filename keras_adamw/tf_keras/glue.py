@@ -19,6 +19,7 @@ import tf_keras
 
 from .. import step as steps
 from ..core import DecoupledCore
+from ..kernels import tensorflow as tf_kernels
 from ..regularizers import tf_keras as tf_keras_regularizers
 
 __all__ = ["TFKerasDecoupledWeightDecay"]
@@ -63,8 +64,10 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
             return
         self._resolved = True
         self._resolve_variables(list(var_list))
-        self._make_anchors(list(var_list), lambda v, init: self.add_variable_from_reference(
-            v, "decay_anchor", initial_value=init(v.shape, v.dtype)))
+        self._make_anchors(
+            list(var_list), lambda v: self.add_variable_from_reference(v, "decay_anchor"),
+            lambda: self.add_variable((), dtype=tf.int64, name="decay_anchored"))
+        self._anchor_kernel = tf_kernels.take_anchors
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
         # alpha_t only where the decay follows the schedule (the base update reads the
