@@ -19,8 +19,8 @@ the environment (``decoupled(tf_keras.optimizers.Lion)`` works in a Keras 3 proc
 import os
 import sys
 
-__all__ = ["keras", "ops", "TF_KERAS", "TF_KERAS_IS_LEGACY", "is_tf_keras_model",
-           "is_tf_keras_optimizer_class"]
+__all__ = ["keras", "ops", "TF_KERAS", "TF_KERAS_IS_LEGACY", "TF_KERAS_REFUSED",
+           "is_tf_keras_model", "is_tf_keras_optimizer_class"]
 
 TF_KERAS = os.environ.get("TF_KERAS", "0") == "1"
 
@@ -43,6 +43,18 @@ if not str(keras.__version__).startswith("3"):
     raise ImportError(f"keras_adamw needs Keras 3; found keras {keras.__version__}.")
 
 ops = keras.ops
+
+#: why a tf_keras optimizer cannot run in this process, or None: tf_keras traces its
+#: steps with TensorFlow, and this package computes them with Keras 3's ops, which are
+#: those of KERAS_BACKEND
+TF_KERAS_REFUSED = None if keras.backend.backend() == "tensorflow" else (
+    f"tf_keras (Keras 2) optimizers need Keras 3's TensorFlow backend in the same "
+    f"process, and KERAS_BACKEND is {keras.backend.backend()!r}: unset KERAS_BACKEND (or "
+    "set it to 'tensorflow') for tf_keras, or use Keras 3's own classes "
+    "(keras_adamw.AdamW without TF_USE_LEGACY_KERAS) on that backend.")
+
+if TF_KERAS_IS_LEGACY and TF_KERAS_REFUSED:
+    raise ImportError(f"TF_KERAS=1 with TF_USE_LEGACY_KERAS=1: {TF_KERAS_REFUSED}")
 
 
 def _tf_keras_module():

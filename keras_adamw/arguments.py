@@ -62,14 +62,16 @@ ARGUMENTS: Tuple[Argument, ...] = (
              "size stays independent of the learning rate's. Not with `lr_scaled_decay`.",
              _bool("decay_follows_schedule")),
     Argument("learning_rate_peak", None,
-             "alpha_peak for `decay_follows_schedule` (> 0): read from Keras' schedules "
-             "(`warmup_target`, else `initial_learning_rate`, PiecewiseConstantDecay's "
-             "largest value) when not given.",
+             "alpha_peak for `decay_follows_schedule` (> 0). Read from the schedule only "
+             "where Keras' own class says it for certain (its largest value); any other "
+             "schedule needs it. With a constant learning rate it makes the decay follow "
+             "the current learning rate (callbacks that change it included).",
              lambda v: validation.optional_positive("learning_rate_peak", v)),
     Argument("decay_toward", "zero",
-             "`'zero'`, `'initial'` (decay toward w0, the weight's value when the optimizer "
-             "was built: L2-SP for fine-tuning), or `{name: 'zero' or 'initial'}` (keys "
-             "matched as `weight_decays` keys; unmatched variables: zero).",
+             "`'zero'`, `'initial'` (decay toward w0, the weight's value when this optimizer "
+             "first updates it: the weights fine-tuning starts from, also when loaded after "
+             "compile; L2-SP), or `{name: 'zero' or 'initial'}` (keys matched as "
+             "`weight_decays` keys; unmatched variables: zero).",
              validation.decay_toward_arg, lambda v: _keys_to_config(v)),
     Argument("use_cosine_annealing", False,
              "Turn on eta_t (SGDR). Needs `total_iterations`.",

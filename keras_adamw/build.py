@@ -79,7 +79,8 @@ class PlanBuilding:
                 "`exclude_from_weight_decay` / `exclude_1d` exclude these variables, and "
                 "their penalties are off (exclusions win over every decay).", stacklevel=4)
         self._check_legacy_paths(paths)
-        if self.init_verbose and list(plan.settings) != list(self._previewed or ()):
+        if self.init_verbose and not self._restored and \
+                list(plan.settings) != list(self._previewed or ()):
             print(report.settings_table(self, plan.settings, variables))
 
     def _preview(self, model):

@@ -18,8 +18,8 @@ import dataclasses
 import re
 import warnings
 
-from . import (arguments, compat, matching, regularizers, restore, schedule, step as steps,
-               validation)
+from . import (arguments, compat, matching, plan as plans, regularizers, restore, schedule,
+               step as steps, validation)
 from ._keras import ops
 from .build import PlanBuilding, warn_unmatched_exclusions
 from .kernels import generic, torch as torch_kernels
@@ -83,7 +83,8 @@ class DecoupledCore(PlanBuilding):
         self._type_excluded_ids = None
         self._declared = {}  # {path: (l1, l2)} for the weight_decays property
         self._declared_by_index = settings.declared_decays
-        self._previewed = None
+        self._previewed = None  # the settings the table showed at construction
+        self._restored = False  # made by from_config (load_model): no table at build
         self._step = None  # the scalars of the step being run or traced
         self._anchors = ()  # w0 per variable (decay_toward="initial"), made at build
         self._anchor_pairs = None  # (w, w0) of those variables (build.AnchorPairs)
@@ -100,6 +101,9 @@ class DecoupledCore(PlanBuilding):
                     "pass learning_rate_peak=<the largest learning rate> to make the "
                     "decay follow the current learning rate.", stacklevel=4)
         if model is not None:
+            # a key that matches none of the model's weights is a typo: say it now, not
+            # at the first step of fit (the build checks the trained variables again)
+            plans.require_matched(self._rules(), [restore.path_of(v) for v in model.weights])
             self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
             if self._keeps_decays_by_path:
                 self._settings = settings = dataclasses.replace(
@@ -292,6 +296,15 @@ class DecoupledCore(PlanBuilding):
     @property
     def _variable_settings(self) -> tuple:
         return self.plan.settings if self.plan is not None else ()
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Keras' own; the optimizer it restores (``load_model``, a checkpoint's
+        config) does not print the ``init_verbose`` table at build: it was printed
+        when the optimizer was first made, and would show step 0 after a resume."""
+        optimizer = super().from_config(config, custom_objects=custom_objects)
+        optimizer._restored = True
+        return optimizer
 
     def _config_entries(self) -> dict:
         config = arguments.to_config(self._settings)

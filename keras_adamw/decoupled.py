@@ -32,7 +32,7 @@ from typing import Optional
 
 from . import arguments, kernels
 from .core import DecoupledCore, VariableSetting  # noqa: F401 (VariableSetting: re-exported)
-from ._keras import is_tf_keras_optimizer_class, keras
+from ._keras import TF_KERAS_REFUSED, is_tf_keras_optimizer_class, keras
 from .kernels import generic, tensorflow as tf_kernels, torch as torch_kernels
 from .state import HostMirror
 
@@ -246,6 +246,8 @@ def _flavour(base_cls):
         _check_base(base_cls)
         return DecoupledWeightDecay, keras.saving.register_keras_serializable
     if is_tf_keras_optimizer_class(base_cls):
+        if TF_KERAS_REFUSED:
+            raise TypeError(f"decoupled({base_cls.__name__}): {TF_KERAS_REFUSED}")
         import tf_keras
 
         from .tf_keras import glue

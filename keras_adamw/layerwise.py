@@ -76,8 +76,9 @@ def layerwise_lr_multipliers(model, decay: float, blocks: Optional[Sequence] = N
     Returns ``{key: multiplier}`` (see the module docstring for who gets what): a
     block's name when it is a path component of exactly that block's variables, else
     a regular expression for each exact path (``re:^path$`` in a config). Raises
-    ValueError for blocks out of order, given twice, or not in the model, and when no
-    key can tell two variables that need different multipliers apart.
+    ValueError for blocks out of order, given twice, or not in the model, for a layer
+    shared by two blocks (its weights would need two multipliers), and when no key can
+    tell two variables that need different multipliers apart.
 
     Cost: linear in the number of variables (and of blocks).
     """
@@ -101,8 +102,10 @@ def layerwise_lr_multipliers(model, decay: float, blocks: Optional[Sequence] = N
     block_of = {}  # variable position -> block index (0-based)
     starts = []
     model_ids = None
+    inside = [_trained_inside(block, position) for block in blocks]
+    _refuse_shared(blocks, inside, variables)
     for j, block in enumerate(blocks):
-        own = _trained_inside(block, position)
+        own = inside[j]
         if not own:
             if block.weights:
                 if model_ids is None:
@@ -134,6 +137,32 @@ def layerwise_lr_multipliers(model, decay: float, blocks: Optional[Sequence] = N
         else:
             mus.append(decay ** (n - known[following][1]))  # between blocks: the next one's
     return _as_keys(blocks, variables, mus, block_of)
+
+
+def _refuse_shared(blocks, inside, variables) -> None:
+    """A variable inside two blocks (a layer shared between them, tied weights) would
+    need two multipliers: a ValueError that names the layer and the blocks."""
+    seen = {}  # variable position -> the first block holding it
+    for j, positions in enumerate(inside):
+        for i in positions:
+            if i in seen and seen[i] != j:
+                first, second = blocks[seen[i]], blocks[j]
+                owner = _owner(second, variables[i])
+                raise ValueError(
+                    f"`blocks`: the layer {owner!r} (its weight {_path(variables[i])!r}) "
+                    f"is shared by the blocks {first.name!r} (block {seen[i] + 1}) and "
+                    f"{second.name!r} (block {j + 1}), which get different multipliers: "
+                    "leave one of them out of `blocks`, or write lr_multipliers yourself "
+                    "(one key per block, and one for the shared layer's path).")
+            seen.setdefault(i, j)
+
+
+def _owner(block, variable) -> str:
+    """The name of the innermost layer of ``block`` whose own weight ``variable`` is."""
+    for layer in reversed(list(block._flatten_layers(include_self=True, recursive=True))):
+        if any(w is variable for w in layer.weights):
+            return layer.name
+    return block.name
 
 
 def _as_keys(blocks, variables, mus, block_of):

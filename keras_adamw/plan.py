@@ -19,7 +19,7 @@ Which decay a variable gets, in order (the first that applies):
 
 Its learning-rate multiplier mu(w) is that of the matching ``lr_multipliers`` key
 (1.0 when none matches); its decay target (``decay_toward``) is ``"zero"`` or
-``"initial"`` (w0, its value when the optimizer was built), by the matching key of a
+``"initial"`` (w0, its value at the optimizer's first update), by the matching key of a
 ``decay_toward`` dict (``"zero"`` when none matches).
 
 The plan also groups the variables for the multi-tensor kernels: by learning rate
@@ -164,18 +164,20 @@ def _groups(settings, variables, placement):
                   for (mu, l1, l2, toward, where), ix in by_decay.items()))
 
 
-def check_keys(rules: Rules, paths: Sequence[str]) -> None:
-    """Every ``lr_multipliers`` and ``weight_decays`` key matches a variable (else a
-    ValueError naming the key and the closest paths); a warning for a key that
-    matches only where a more specific one wins."""
-    multipliers = matching.Matcher(rules.lr_multipliers or {})
-    user = matching.Matcher(rules.weight_decays if isinstance(rules.weight_decays, dict)
-                            else {})
-    multipliers.require_all_matched("lr_multipliers", paths)
-    user.require_all_matched("weight_decays", paths)
+def require_matched(rules: Rules, paths: Sequence[str]) -> None:
+    """Every ``lr_multipliers``, ``weight_decays`` and ``decay_toward`` key matches one
+    of ``paths``, else a ValueError naming the key and the closest paths."""
+    matching.Matcher(rules.lr_multipliers or {}).require_all_matched("lr_multipliers", paths)
+    matching.Matcher(rules.weight_decays if isinstance(rules.weight_decays, dict)
+                     else {}).require_all_matched("weight_decays", paths)
     if isinstance(rules.decay_toward, dict):
         matching.Matcher(rules.decay_toward).require_all_matched("decay_toward", paths)
-    multipliers.warn_never_applied("lr_multipliers", paths)
-    user.warn_never_applied("weight_decays", paths)
 
 
+def check_keys(rules: Rules, paths: Sequence[str]) -> None:
+    """``require_matched``, and a warning for a key that matches only where a more
+    specific one wins."""
+    require_matched(rules, paths)
+    matching.Matcher(rules.lr_multipliers or {}).warn_never_applied("lr_multipliers", paths)
+    matching.Matcher(rules.weight_decays if isinstance(rules.weight_decays, dict)
+                     else {}).warn_never_applied("weight_decays", paths)

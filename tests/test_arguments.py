@@ -79,6 +79,21 @@ def test_key_matching_nothing_is_an_error_at_build(model, argument):
     assert "'a/kernel':" not in message  # only the unmatched key is reported
 
 
+@pytest.mark.parametrize("argument, value", [("weight_decays", {"a/kernel": 0.1, "dense_7": 0.1}),
+                                             ("lr_multipliers", {"a/kernel": 0.1, "dense_7": 0.1}),
+                                             ("decay_toward", {"dense_7": "initial"})])
+def test_with_model_a_key_matching_nothing_is_an_error_at_construction(model, argument, value,
+                                                                       capsys):
+    """The variables are known: a typo fails before the table is printed and before
+    the model's penalties are touched, not at the first step of fit."""
+    extra = {"weight_decays": 0.1} if argument == "decay_toward" else {}
+    with pytest.raises(ValueError) as info:
+        AdamW(model=model, **{argument: value}, **extra)
+    message = str(info.value)
+    assert argument in message and "'dense_7'" in message and "a/kernel" in message
+    assert capsys.readouterr().out == ""
+
+
 def test_unknown_model_argument_type():
     with pytest.raises(TypeError, match="model"):
         AdamW(model="my_model")
@@ -283,6 +298,23 @@ def test_saved_model_loads_without_custom_objects(tmp_path, cls):
     assert type(loaded.optimizer) is cls
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     assert int(loaded.optimizer.t_cur.numpy()) == int(model.optimizer.t_cur.numpy()) == 1
+
+
+def test_load_model_does_not_print_the_table_again(tmp_path, capsys):
+    """The table was printed when the optimizer was made; after a resume it would show
+    step 0's values."""
+    model = two_layer_model()
+    model.compile(AdamW(weight_decays=0.1, use_cosine_annealing=True, total_iterations=40),
+                  loss="mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 2), "float32"), batch_size=4,
+              epochs=2, verbose=0)
+    assert "a/kernel" in capsys.readouterr().out
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    loaded.fit(np.ones((8, 4), "float32"), np.ones((8, 2), "float32"), batch_size=4,
+               epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+    assert int(loaded.optimizer.t_cur.numpy()) == 6
 
 
 def test_decoupled_is_cached_and_rejects_non_optimizers():

@@ -580,3 +580,28 @@ def test_callback_logs_a_decay_that_follows_a_schedule():
                  else 1e-2 * 0.5 * (1 + np.cos(np.pi * min((step - 2) / 6, 1.0))))
         decay = float(keras.ops.convert_to_numpy(row["decay_l2=0.05"]))
         assert decay == pytest.approx(0.05 * alpha / 1e-2, rel=1e-5, abs=1e-9), step
+
+
+def test_layerwise_decay_a_layer_shared_by_two_blocks_is_named():
+    """Tied weights in blocks 1 and 3 would need two multipliers: the error names the
+    shared layer and both blocks (not "blocks out of order")."""
+
+    class Block(keras.layers.Layer):
+        def __init__(self, inner, **kwargs):
+            super().__init__(**kwargs)
+            self.inner, self.own = inner, keras.layers.Dense(4)
+
+        def call(self, x):
+            return self.own(self.inner(x))
+
+    shared = keras.layers.Dense(4, name="tied_proj")
+    blocks = [Block(shared, name="block0"), Block(keras.layers.Dense(4), name="block1"),
+              Block(shared, name="block2")]
+    x = inp = keras.Input((4,))
+    for block in blocks:
+        x = block(x)
+    model = keras.Model(inp, keras.layers.Dense(2, name="head")(x))
+    with pytest.raises(ValueError, match=r"'tied_proj'.*'block0' \(block 1\) and 'block2' "
+                                         r"\(block 3\)"):
+        layerwise_lr_multipliers(model, 0.8, blocks=blocks)
+    assert layerwise_lr_multipliers(model, 0.8, blocks=blocks[:2])  # without the second

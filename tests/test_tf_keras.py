@@ -57,3 +57,28 @@ def test_tf_keras_detection_does_not_depend_on_import_order(order):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("how", ["TF_KERAS=1", "decoupled(tf_keras class)"])
+def test_tf_keras_under_another_keras_backend_is_refused_naming_keras_backend(backend, how):
+    """tf_keras traces its steps with TensorFlow, and Keras 3's ops on another backend
+    cannot compute them: an error at import (TF_KERAS=1) or at decoupled(), never a
+    failure at the first step of fit."""
+    for module in ("tf_keras", backend):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    if how == "TF_KERAS=1":
+        env.update(TF_KERAS="1", TF_USE_LEGACY_KERAS="1")
+        code = "import keras_adamw"
+        expected = "ImportError"
+    else:
+        code = ("import tf_keras, keras_adamw\n"
+                "keras_adamw.decoupled(tf_keras.optimizers.Adam)")
+        expected = "TypeError"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(expected) and "KERAS_BACKEND" in last and backend in last, last

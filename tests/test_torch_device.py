@@ -20,7 +20,7 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 MAX_RATIO = 1.5
-CASES = ["adamw_restarts", "adamw_schedule", "adamw_amsgrad", "nadamw_restarts",
+CASES = ["adamw_restarts", "adamw_schedule", "adamw_finetune", "adamw_amsgrad", "nadamw_restarts",
          "sgdw_momentum", "sgdw_nesterov", "sgdw_plain", "lion", "rmsprop"]
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,

@@ -84,6 +84,10 @@ def _decay_lr():
     return keras.optimizers.schedules.ExponentialDecay(LR, decay_steps=2, decay_rate=0.9)
 
 
+def _warmup_lr():  # (CosineDecay's warmup is a keras.ops.cond: a host read on torch)
+    return keras.optimizers.schedules.PolynomialDecay(LR / 10, 4, end_learning_rate=LR)
+
+
 RESTARTS = dict(use_cosine_annealing=True, total_iterations=3, t_mult=2)
 SCALED = dict(weight_decays=WD, lr_scaled_decay=True, init_verbose=False)
 
@@ -99,6 +103,10 @@ CASES = {
     "adamw_schedule": (
         lambda: AdamW(learning_rate=_decay_lr(), **SCALED),
         lambda: keras.optimizers.AdamW(learning_rate=_decay_lr(), weight_decay=WD)),
+    "adamw_finetune": (  # decay toward w0 (taken at the first step), following the schedule
+        lambda: AdamW(learning_rate=_warmup_lr(), weight_decays=WD, decay_toward="initial",
+                      decay_follows_schedule=True, init_verbose=False),
+        lambda: keras.optimizers.AdamW(learning_rate=_warmup_lr(), weight_decay=WD)),
     "adamw_amsgrad": (
         lambda: AdamW(learning_rate=LR, amsgrad=True, **SCALED),
         lambda: keras.optimizers.AdamW(learning_rate=LR, amsgrad=True, weight_decay=WD)),
