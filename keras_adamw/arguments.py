@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any, Callable, Tuple
 
 from . import compat, matching, validation
+from .units import Timescale
 
 __all__ = ["Argument", "ARGUMENTS", "CONFIG_ONLY", "Settings", "parse", "to_config",
            "NAMES"]
@@ -39,7 +40,7 @@ ARGUMENTS: Tuple[Argument, ...] = (
              "`None`; a float: that `l2` for every trainable variable (with `model=`: "
              "every one that declares no decay of its own); or a dict `{name: l2}` / "
              "`{name: (l1, l2)}` (its entries win over declared decays).",
-             lambda v: validation.weight_decays_arg(v), lambda v: _keys_to_config(v)),
+             lambda v: validation.weight_decays_arg(v), lambda v: _decays_to_config(v)),
     Argument("lr_multipliers", None, "`{name: multiplier}`: mu(w).",
              validation.lr_multipliers_arg, lambda v: _keys_to_config(v)),
     Argument("exclude_from_weight_decay", None,
@@ -151,6 +152,16 @@ def _keys_to_config(mapping):
     return {matching.key_to_config(k): value for k, value in mapping.items()}
 
 
+def _decays_to_config(value):
+    """``weight_decays`` in a config: keys as strings, Timescales as their dicts."""
+    def plain(v):
+        return v.get_config() if isinstance(v, Timescale) else v
+
+    if isinstance(value, dict):
+        return {matching.key_to_config(k): (v[0], plain(v[1])) for k, v in value.items()}
+    return plain(value)
+
+
 #: Every argument but ``model``, checked and normalized (``exclude_from_weight_decay``
 #: as ``(name keys, layer types)``).
 Settings = dataclasses.make_dataclass(
@@ -198,9 +209,11 @@ def parse(values: dict, has_model: bool) -> Settings:
     if v["decay_follows_schedule"] and v["lr_scaled_decay"]:
         raise ValueError("`decay_follows_schedule=True` and `lr_scaled_decay=True` cannot be "
                          "combined: lr_scaled_decay already multiplies the decay by alpha_t.")
-    if v["learning_rate_peak"] is not None and not v["decay_follows_schedule"]:
-        raise ValueError("`learning_rate_peak` is used only with decay_follows_schedule=True; "
-                         f"got learning_rate_peak={v['learning_rate_peak']!r} without it.")
+    if v["learning_rate_peak"] is not None and not (v["decay_follows_schedule"]
+                                                     or v["lr_scaled_decay"]):
+        raise ValueError("`learning_rate_peak` is used only with decay_follows_schedule=True "
+                         "or lr_scaled_decay=True; got learning_rate_peak="
+                         f"{v['learning_rate_peak']!r} without them.")
     keys, types = v["exclude_from_weight_decay"]
     paths = v["variable_paths"]
     if paths is not None and not (isinstance(paths, (list, tuple))

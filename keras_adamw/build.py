@@ -9,7 +9,7 @@ arguments, and sets ``plan``, ``_anchors`` and what the config keeps.
 
 import warnings
 
-from . import matching, plan as plans, report, restore
+from . import matching, plan as plans, report, restore, units
 
 __all__ = ["PlanBuilding", "warn_unmatched_exclusions"]
 
@@ -64,7 +64,8 @@ class PlanBuilding:
         kwargs = {"placement": placement} if placement is not None else {}
         plan = plans.resolve(rules, variables, paths, declared=declared,
                              type_excluded=type_excluded,
-                             use_weight_decay=self._use_weight_decay, **kwargs)
+                             use_weight_decay=self._use_weight_decay,
+                             timescale_l2=self._timescale_l2, **kwargs)
         self.plan = plan
         self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
         plans.check_keys(rules, paths)
@@ -79,15 +80,16 @@ class PlanBuilding:
                 "`exclude_from_weight_decay` / `exclude_1d` exclude these variables, and "
                 "their penalties are off (exclusions win over every decay).", stacklevel=4)
         self._check_legacy_paths(paths)
+        units.warn_other_units(self, plan.settings, stacklevel=4)
         if self.init_verbose and not self._restored and \
                 list(plan.settings) != list(self._previewed or ()):
             print(report.settings_table(self, plan.settings, variables))
 
     def _preview(self, model):
-        """With ``model=`` and ``init_verbose``: the table at construction, before any
-        training starts (a build inside ``fit`` would print it between Keras' "Epoch
-        1/N" line and its progress bar). The build prints again only if its settings
-        differ."""
+        """With ``model=``: the plan at construction, before any training starts: the
+        units warning, and with ``init_verbose`` the table (a build inside ``fit``
+        would print it between Keras' "Epoch 1/N" line and its progress bar). The
+        build prints again only if its settings differ."""
         variables = list(model.trainable_variables)
         try:
             paths = [restore.path_of(v) for v in variables]
@@ -96,11 +98,14 @@ class PlanBuilding:
                              if id(v) in (self._type_excluded_ids or ())}
             settings = plans.resolve(self._rules(), variables, paths, declared=declared,
                                      type_excluded=type_excluded,
-                                     use_weight_decay=self._use_weight_decay).settings
+                                     use_weight_decay=self._use_weight_decay,
+                                     timescale_l2=self._timescale_l2).settings
         except Exception:  # the build reports whatever is wrong
             return
-        self._previewed = tuple(settings)
-        print(report.settings_table(self, settings, variables))
+        units.warn_other_units(self, settings, stacklevel=5)
+        if self.init_verbose:
+            self._previewed = tuple(settings)
+            print(report.settings_table(self, settings, variables))
 
     def _declared_decays(self, variables, paths, same_model: bool) -> list:
         """The decay each variable's regularizer declares (``model=``), or the one
@@ -108,18 +113,21 @@ class PlanBuilding:
         and the saved paths describe this model (tf_keras variables lose their
         declared decay through save and load).
 
-        A penalty that came back (a custom layer that rebuilds its regularizer from
-        its own config after ``load_model``) is turned off again, with a warning:
-        otherwise the weight would be decayed twice."""
+        A penalty that is live (a model loaded again keeps its regularizers, see
+        ``regularizers/keras3.py``) is turned off: otherwise the weight would be
+        decayed twice; with a warning when it is not the penalty the config saved
+        for that variable."""
         saved = restore.saved_decays(self._settings.declared_decays, len(variables), same_model)
         declared, restored = [], []
         for index, (path, variable) in enumerate(zip(paths, variables)):
             decay = self._regularizers.declared_decay(variable)
             if decay is None and saved is not None and saved[index] is not None:
                 decay = tuple(saved[index])
+            known = saved is not None and saved[index] is not None and \
+                tuple(saved[index]) == tuple(decay or ())
             if decay is not None and self.zero_penalties and \
-                    self._regularizers.turn_off_variable(variable, decay):
-                restored.append(path)
+                    self._regularizers.turn_off_variable(variable, decay) and not known:
+                restored.append(path)  # not the saved model's own penalty: say so
             declared.append(decay)
         if restored:
             warnings.warn(
@@ -136,8 +144,8 @@ class PlanBuilding:
         """Variables whose penalties an earlier ``model=`` turned into declared decays,
         trained by an optimizer created without ``model=`` and not named in its
         ``weight_decays``: say that they get none."""
-        if isinstance(self._user_decays, float):
-            return
+        if self._user_decays is not None and not isinstance(self._user_decays, dict):
+            return  # a float or a Timescale: every variable gets it
         user = matching.Matcher(self._user_decays if isinstance(self._user_decays, dict) else {})
         unapplied = [p for p, v in zip(paths, variables) if user.find(p) is None
                      and self._regularizers.declared_decay(v, turned_off_only=True) is not None]

@@ -19,7 +19,7 @@ import re
 import warnings
 
 from . import (arguments, compat, matching, plan as plans, regularizers, restore, schedule,
-               step as steps, validation)
+               step as steps, units, validation)
 from ._keras import ops
 from .build import PlanBuilding, warn_unmatched_exclusions
 from .kernels import generic, torch as torch_kernels
@@ -90,6 +90,11 @@ class DecoupledCore(PlanBuilding):
         self._anchor_pairs = None  # (w, w0) of those variables (build.AnchorPairs)
         self._anchored = None  # the flag: 1 once w0 holds the weights (build.py)
         self._learning_rate_peak = None
+        self._units_warned = False
+        #: the learning rate's largest value where known (units.py: timescales, the
+        #: warning), read now: a build inside a traced step cannot read it
+        self._alpha_peak = units.alpha_peak(getattr(self, "_learning_rate", None),
+                                            self.learning_rate_peak)
         if self.decay_follows_schedule:  # alpha_peak, or a ValueError now
             self._learning_rate_peak = steps.schedule_peak(
                 getattr(self, "_learning_rate", None), self.learning_rate_peak)
@@ -100,11 +105,21 @@ class DecoupledCore(PlanBuilding):
                     "(LearningRateScheduler, ReduceLROnPlateau) would not be followed: "
                     "pass learning_rate_peak=<the largest learning rate> to make the "
                     "decay follow the current learning rate.", stacklevel=4)
+        for value in _timescales(self._user_decays):  # a ValueError now if unreachable
+            self._timescale_l2(value, 1.0)
         if model is not None:
             # a key that matches none of the model's weights is a typo: say it now, not
             # at the first step of fit (the build checks the trained variables again)
             plans.require_matched(self._rules(), [restore.path_of(v) for v in model.weights])
             self._declared = self._regularizers.get_weight_decays(model, warn_collisions=False)
+            # what a config saved before build needs: the paths Keras will build on,
+            # and the decays they declare (a reloaded model's live penalties are
+            # then known as its own, and turned off without a warning)
+            trained = list(model.trainable_variables)
+            self._variable_paths = [restore.path_of(v) for v in trained]
+            self._declared_by_index = [
+                list(d) if d is not None else None
+                for d in (self._regularizers.declared_decay(v) for v in trained)]
             if self._keeps_decays_by_path:
                 self._settings = settings = dataclasses.replace(
                     settings, model_weight_decays={**self._declared,
@@ -115,10 +130,7 @@ class DecoupledCore(PlanBuilding):
                     [t[len(validation.TYPE_PREFIX):] for t, ids in by_type.items()
                      if not ids], "layer class", model, stacklevel=5)
                 self._type_excluded_ids = set().union(*by_type.values())
-                # What a config saved before build needs to restore the exclusion without
-                # the model: the paths Keras will build on, and the excluded positions.
-                trained = list(model.trainable_variables)
-                self._variable_paths = [restore.path_of(v) for v in trained]
+                # the excluded positions, for a config saved before build
                 self._excluded_by_type = [i for i, v in enumerate(trained)
                                           if id(v) in self._type_excluded_ids]
             if self.zero_penalties:
@@ -129,8 +141,12 @@ class DecoupledCore(PlanBuilding):
                 if overridden:
                     warnings.warn("keras_adamw: `weight_decays` overrides the decays "
                                   f"declared by the model for {overridden}.", stacklevel=3)
-            if self.init_verbose:
-                self._preview(model)
+            self._preview(model)
+
+    def _timescale_l2(self, timescale, mu: float) -> float:
+        """The l2 of a decay given as ``timescale`` for a variable with multiplier
+        ``mu`` (``units.timescale_l2``)."""
+        return units.timescale_l2(self, timescale, mu)
 
     def _create_state(self, create) -> None:
         """The schedule variables (``state.py``), with ``create(name, value, dtype)``."""
@@ -151,8 +167,9 @@ class DecoupledCore(PlanBuilding):
         model's regularizers declare (``model=``), with the user's dict merged over
         them (its entries win). With a float and ``model=``, the declared ones (the
         float applies to every other variable)."""
-        if isinstance(self._user_decays, float) and not self._settings.decays_from_model:
-            return self._user_decays
+        if self._user_decays is not None and not isinstance(self._user_decays, dict) \
+                and not self._settings.decays_from_model:
+            return self._user_decays  # a float or a Timescale
         merged = dict(self._settings.model_weight_decays)
         merged.update(self._declared)
         if isinstance(self._user_decays, dict):
@@ -312,6 +329,13 @@ class DecoupledCore(PlanBuilding):
                       excluded_by_type=self._excluded_by_type,
                       declared_decays=self._declared_by_index)
         return config
+
+
+def _timescales(decays) -> list:
+    """The Timescales among ``weight_decays`` (checked: a float, a Timescale, a dict
+    of (l1, l2))."""
+    values = [l2 for _, l2 in decays.values()] if isinstance(decays, dict) else [decays]
+    return [v for v in values if isinstance(v, units.Timescale)]
 
 
 def _unique_name(name: str) -> str:

@@ -14,7 +14,7 @@ Which decay a variable gets, in order (the first that applies):
 3. with ``model=``: the decay its own regularizer declares (``declared``), read from
    the variable itself, never from a name;
 4. a decay saved by exact path (``model_weight_decays``: 2.0.0 and tf_keras configs);
-5. a float ``weight_decays``;
+5. a float (or ``Timescale``) ``weight_decays``;
 6. none.
 
 Its learning-rate multiplier mu(w) is that of the matching ``lr_multipliers`` key
@@ -45,6 +45,8 @@ class VariableSetting:
     l2: float = 0.0
     #: "zero", or "initial": the decay pulls w toward w0 (only where l1 or l2 > 0)
     toward: str = "zero"
+    #: l2 was given as a Timescale (units.py) and resolved for this variable's mu
+    timescale: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +100,15 @@ class Plan:
 def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
             declared: Optional[Sequence] = None, type_excluded=frozenset(),
             use_weight_decay: Callable = lambda variable: True,
-            placement: Callable = lambda variable: str(variable.dtype)) -> Plan:
+            placement: Callable = lambda variable: str(variable.dtype),
+            timescale_l2: Optional[Callable] = None) -> Plan:
     """The plan of ``variables`` (matched by ``paths``) under ``rules``.
 
     ``declared``: per variable, the (l1, l2) its regularizer declares, or None;
     ``type_excluded``: build-order indices excluded by layer class;
     ``use_weight_decay``: Keras' own per-variable exclusion;
-    ``placement``: what one kernel call needs shared (dtype, device).
+    ``placement``: what one kernel call needs shared (dtype, device);
+    ``timescale_l2(timescale, mu)``: the l2 of a decay given as a ``units.Timescale``.
     """
     declared = list(declared) if declared is not None else [None] * len(variables)
     multipliers = matching.Matcher(rules.lr_multipliers or {})
@@ -112,7 +116,7 @@ def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
     user_dict = rules.weight_decays if isinstance(rules.weight_decays, dict) else {}
     user = matching.Matcher(user_dict)
     legacy = rules.model_weight_decays or {}
-    default = rules.weight_decays if isinstance(rules.weight_decays, float) else None
+    default = rules.weight_decays if not isinstance(rules.weight_decays, dict) else None
     targets = rules.decay_toward if isinstance(rules.decay_toward, dict) else {}
     toward_keys = matching.Matcher(targets)
     settings: List[VariableSetting] = []
@@ -133,6 +137,9 @@ def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
             l1, l2 = legacy[path]
         elif default is not None:
             l2 = default
+        timescale = not isinstance(l2, (int, float))
+        if timescale:  # a units.Timescale: the l2 that gives it at this mu
+            l2 = timescale_l2(l2, float(mu))
         if excluded:
             if key == path or (key is None and declared[index] is not None
                                and any(declared[index])):
@@ -146,7 +153,8 @@ def resolve(rules: Rules, variables: Sequence, paths: Sequence[str], *,
             key = toward_keys.find(path)
             toward = "zero" if key is None else targets[key]
         settings.append(VariableSetting(path, float(mu), float(l1), float(l2),
-                                        toward if (l1 or l2) else "zero"))
+                                        toward if (l1 or l2) else "zero",
+                                        timescale and bool(l2)))
     return Plan(tuple(settings), *_groups(settings, variables, placement), tuple(dropped))
 
 

@@ -1,6 +1,6 @@
 """The ``init_verbose`` table: what each variable gets, printed once at build."""
 
-from . import step as steps
+from . import step as steps, units
 from .step import Step
 
 __all__ = ["settings_table"]
@@ -17,10 +17,16 @@ def _initial_learning_rate(optimizer):
         return None
 
 
+def _timescale(optimizer, setting) -> str:
+    """tau = 1 / (c_peak(mu) * l2) in applied steps (``units.py``), or "-"."""
+    c = units.peak_scale(optimizer, setting.lr_multiplier) if setting.l2 else None
+    return f"{1.0 / (c * setting.l2):.4g} steps" if c else "-"
+
+
 def settings_table(optimizer, settings, variables) -> str:
-    """One row per variable: path, shape, lr multiplier, l1, l2, and the decay of
-    the first step, ``c * (l1 * sign(w) + l2 * w)`` with c = eta_0 * s_0 (times
-    alpha_0 * mu with ``lr_scaled_decay``)."""
+    """One row per variable: path, shape, lr multiplier, l1, l2, the decay of the
+    first step, ``c * (l1 * sign(w) + l2 * w)`` with c = eta_0 * s_0 (times alpha_0 * mu
+    with ``lr_scaled_decay``), and the timescale of its l2 at the schedule's peak."""
     eta0, c = optimizer.schedule_scalars((optimizer._t_cur_start, optimizer.total_iterations or 1, 0))
     c0 = c * eta0 if optimizer.lr_scaled_decay else c  # eta_0 * s_0
     follows = optimizer.decay_follows_schedule
@@ -30,7 +36,7 @@ def settings_table(optimizer, settings, variables) -> str:
         c = steps._follow(optimizer, c, alpha0)  # times alpha_0 / alpha_peak
     step = None if alpha0 is None else Step(eta0, c, alpha0 * eta0, optimizer.lr_scaled_decay)
 
-    header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0")
+    header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0", "timescale")
     rows = []
     for setting, variable in zip(settings, variables):
         if not (setting.l1 or setting.l2):
@@ -44,7 +50,8 @@ def settings_table(optimizer, settings, variables) -> str:
                 [f"{a1:.3g}*sign({d})"] if a1 is not None else [])
             first = " + ".join(parts)
         rows.append((setting.path, str(tuple(variable.shape)), f"{setting.lr_multiplier:g}",
-                     f"{setting.l1:g}", f"{setting.l2:g}", first))
+                     f"{setting.l1:g}", f"{setting.l2:g}", first,
+                     _timescale(optimizer, setting)))
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
 
     def line(row):

@@ -19,6 +19,7 @@ update with ``lr_mu``. Python numbers in give floats out
 train step on every backend.
 """
 
+import math
 import sys
 from typing import Dict, Optional, Tuple
 
@@ -178,8 +179,9 @@ def begin(optimizer, state, learning_rate) -> Step:
 def step_values(optimizer, state, alpha) -> Dict[str, object]:
     """What the step with schedule ``state`` (Python ints) and learning rate alpha
     uses, by the logger's keys: ``eta_t``, ``lr`` (alpha_t * eta_t), ``lr_mu=<mu>`` for
-    each other multiplier, ``decay_l2=<l2>`` / ``decay_l1=<l1>`` (a2, a1 above) for each
-    decay group (suffixed ``_mu=<mu>`` with lr_scaled_decay). alpha is a number, or a
+    each other multiplier, ``decay_l2=<l2>`` / ``decay_l1=<l1>`` (a2, a1 above) and
+    ``timescale_l2=<l2>`` (1 / a2, applied steps) for each decay group (suffixed
+    ``_mu=<mu>`` with lr_scaled_decay, ``_to_w0`` toward w0). alpha is a number, or a
     device value (a schedule's): then the values that depend on it are tensors, not
     read."""
     eta, c = (float(x) for x in schedule_scalars(optimizer, *(int(x) for x in state)))
@@ -197,6 +199,9 @@ def step_values(optimizer, state, alpha) -> Dict[str, object]:
             "_to_w0" if toward == "initial" else "")
         if a2 is not None:
             values[f"decay_l2={l2:g}{suffix}"] = a2
+            # the timescale of this step's decay: applied steps to shrink w by e
+            values[f"timescale_l2={l2:g}{suffix}"] = (
+                (1.0 / a2 if a2 else math.inf) if isinstance(a2, float) else 1.0 / a2)
         if a1 is not None:
             values[f"decay_l1={l1:g}{suffix}"] = a1
     return values
@@ -210,8 +215,10 @@ def _groups(optimizer):
     multipliers = (1.0,) + tuple((optimizer.lr_multipliers or {}).values())
     decays = optimizer._user_decays
     toward = optimizer.decay_toward if isinstance(optimizer.decay_toward, str) else "zero"
-    if isinstance(decays, float):
-        return multipliers, ((1.0, 0.0, decays, toward),) if decays else ()
-    pairs = (decays or {}).values()
+    if decays is None:
+        return multipliers, ()
+    pairs = decays.values() if isinstance(decays, dict) else [(0.0, decays)]
+    pairs = [(l1, l2 if isinstance(l2, float) else optimizer._timescale_l2(l2, 1.0))
+             for l1, l2 in pairs]
     return multipliers, tuple(dict.fromkeys((1.0, l1, l2, toward) for l1, l2 in pairs
                                             if l1 or l2))

@@ -83,35 +83,52 @@ def optional_boolean(name: str, value) -> Optional[bool]:
     return None if value is None else boolean(name, value)
 
 
-def decay_pair(name: str, value) -> Tuple[float, float]:
-    """A decay given as ``l2`` or as ``(l1, l2)``, returned as ``(l1, l2)``."""
-    if _is_number(value):
-        return 0.0, non_negative(name, value)
+def _l2(name: str, value):
+    """l2: a number >= 0, or a Timescale (also as its config dict)."""
+    from .units import Timescale
+
+    if isinstance(value, Timescale):
+        return value
+    if Timescale.is_config(value):
+        return Timescale.from_config(value)
+    return non_negative(name, value)
+
+
+def decay_pair(name: str, value) -> Tuple[float, object]:
+    """A decay given as ``l2`` or as ``(l1, l2)``, returned as ``(l1, l2)``; l2 may be a
+    ``Timescale``."""
+    from .units import Timescale
+
+    if _is_number(value) or isinstance(value, Timescale) or Timescale.is_config(value):
+        return 0.0, _l2(name, value)
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"`{name}` must be a number (l2) or a pair (l1, l2); "
                              f"got {value!r} with {len(value)} entries.")
-        return non_negative(f"{name}[0] (l1)", value[0]), non_negative(f"{name}[1] (l2)", value[1])
-    raise TypeError(f"`{name}` must be a number (l2) or a pair (l1, l2); got "
+        return non_negative(f"{name}[0] (l1)", value[0]), _l2(f"{name}[1] (l2)", value[1])
+    raise TypeError(f"`{name}` must be a number (l2), a Timescale, or a pair (l1, l2); got "
                     f"{value!r} of type {type(value).__name__}.")
 
 
 def weight_decays_arg(value, name: str = "weight_decays"):
-    """None, a float (l2 for every variable), or ``{name: l2 | (l1, l2)}``.
+    """None, a float or a Timescale (l2 for every variable), or
+    ``{name: l2 | Timescale | (l1, l2)}``.
 
-    Returns None, a float, or a dict of normalized keys to ``(l1, l2)``.
+    Returns None, a float, a Timescale, or a dict of normalized keys to ``(l1, l2)``.
     """
+    from .units import Timescale
+
     if value is None:
         return None
-    if _is_number(value):
-        return non_negative(name, value)
+    if _is_number(value) or isinstance(value, Timescale) or Timescale.is_config(value):
+        return _l2(name, value)
     if isinstance(value, Mapping):
         value = matching.normalize_keys(name, value)
         return {k: decay_pair(f"{name}[{matching.key_to_config(k)!r}]", v)
                 for k, v in value.items()}
     raise TypeError(
-        f"`{name}` must be None, a number (l2 for every trainable variable) "
-        "or a dict {variable name: l2 or (l1, l2)}; got "
+        f"`{name}` must be None, a number or a Timescale (l2 for every trainable "
+        "variable) or a dict {variable name: l2, Timescale or (l1, l2)}; got "
         f"{value!r} of type {type(value).__name__}.")
 
 

@@ -7,8 +7,8 @@ from . import keras3
 from .keras3 import (DeclaredDecay, declared_decay, regularizer_decay,  # noqa: F401
                      turn_off_variable)
 
-__all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "declared_decay",
-           "turn_off_variable", "regularizer_decay"]
+__all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "restore_penalties",
+           "declared_decay", "turn_off_variable", "regularizer_decay"]
 
 # Saved configs name the class by this module, as before the split.
 DeclaredDecay.__module__ = __name__
@@ -37,3 +37,14 @@ def zero_penalties(model) -> None:
 
 
 zero_penalties.__doc__ = keras3.zero_penalties.__doc__
+
+
+def restore_penalties(model) -> dict:
+    """Give a Keras 3 ``model`` its L1/L2 penalties back (``keras3.restore_penalties``)."""
+    if is_tf_keras_model(model):
+        raise TypeError("restore_penalties: tf_keras models keep their penalties on "
+                        "their layers; rebuild the model from its code instead.")
+    return keras3.restore_penalties(model)
+
+
+restore_penalties.__doc__ = keras3.restore_penalties.__doc__

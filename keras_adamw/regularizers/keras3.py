@@ -9,17 +9,19 @@ A read decay belongs to its variable, never to a name: Keras 3 paths are not uni
 
 Turning a penalty off (``zero_penalties``) must not forget the decay it declared, or a
 second ``AdamW(model=m)`` (a re-run notebook cell, a recompile after unfreezing)
-would read nothing. So each L1/L2/L1L2 regularizer is replaced by a
-:class:`DeclaredDecay` marker that adds nothing to the loss and remembers
-``(l1, l2)``:
+would read nothing. Keras 3 computes weight penalties from ``variable.regularizer``
+alone, so a penalty is turned off on its variable: the decay is kept as
+``variable.declared_decay`` and ``variable.regularizer`` becomes None (``model.losses``
+holds no entry for it). The layer keeps its regularizer for its config: a saved model
+is the model as written, which Keras alone loads (an inference server needs no
+keras_adamw). Loaded again with keras_adamw, its penalties are live until an
+optimizer that reads decays from the model (``model=``, or the one ``load_model``
+restores, built while loading) turns them off again; ``restore_penalties`` gives a
+model its penalties back.
 
-* on the variable, the decay is kept as ``variable.declared_decay`` and
-  ``variable.regularizer`` becomes None (``model.losses`` holds no entry for it);
-* on the layer, each attribute that held the regularizer (``kernel_regularizer``,
-  ``_kernel_regularizer``, ...; never an activity regularizer) holds the marker, so
-  the model's config, and thus a model saved and loaded again, declares the same
-  decays and no penalty. A reloaded variable gets the marker as its regularizer:
-  it contributes zero and is read as the same decay.
+keras_adamw 2.2.0 put a :class:`DeclaredDecay` marker in the layer attributes instead
+(adds nothing to the loss, declares the decay): its saved files still load, and
+declare the same decays.
 
 keras-adamw 1.38 read the regularizers after zeroing them, and so read nothing.
 """
@@ -31,8 +33,8 @@ from .._keras import keras, ops
 from . import common
 from .common import DECAY_ATTRIBUTE, Decay, require_built, turn_off, unique
 
-__all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "declared_decay",
-           "turn_off_variable", "regularizer_decay"]
+__all__ = ["DeclaredDecay", "get_weight_decays", "zero_penalties", "restore_penalties",
+           "declared_decay", "turn_off_variable", "regularizer_decay"]
 
 
 @keras.saving.register_keras_serializable(package="keras_adamw", name="DeclaredDecay")
@@ -125,20 +127,36 @@ def zero_penalties(model) -> None:
 
     Every weight is covered, trainable or not (a layer frozen now and unfrozen later
     keeps its declared decay). Activity regularizers and regularizers that are not
-    L1/L2/L1L2 are left alone.
+    L1/L2/L1L2 are left alone. Layers keep their regularizers for their config.
     """
     require_built(model)
-    markers = {}
     for variable in unique(model.weights):
         regularizer = getattr(variable, "regularizer", None)
         decay = None if regularizer is None else regularizer_decay(regularizer)
+        if decay is not None:
+            turn_off(variable, decay)
+
+
+def restore_penalties(model) -> Dict[str, Decay]:
+    """Give ``model`` its L1/L2 penalties back: each weight whose penalty a
+    ``model=`` optimizer turned into a declared decay (or a 2.2.0 file's marker) gets
+    ``L1L2(l1, l2)`` as its regularizer again, so another optimizer (a baseline with
+    ``keras.optimizers.Adam``) trains it with the penalties the model declares.
+    Returns ``{path: (l1, l2)}`` of the weights restored."""
+    require_built(model)
+    restored = {}
+    for variable in unique(model.weights):
+        decay = getattr(variable, DECAY_ATTRIBUTE, None)
+        if decay is None and type(getattr(variable, "regularizer", None)) is DeclaredDecay:
+            decay = regularizer_decay(variable.regularizer)
         if decay is None:
             continue
-        turn_off(variable, decay)
-        if is_penalty(regularizer):
-            markers[id(regularizer)] = DeclaredDecay(*decay)
-    if markers:
-        common.replace_layer_attributes(model._flatten_layers(include_self=True, recursive=True),
-                                 lambda value: markers.get(id(value)))
-
-
+        variable.regularizer = keras.regularizers.L1L2(l1=decay[0], l2=decay[1])
+        if hasattr(variable, DECAY_ATTRIBUTE):
+            delattr(variable, DECAY_ATTRIBUTE)
+        restored[variable.path] = tuple(decay)
+    common.replace_layer_attributes(  # a 2.2.0 marker in a layer's config
+        model._flatten_layers(include_self=True, recursive=True),
+        lambda value: keras.regularizers.L1L2(l1=value.l1, l2=value.l2)
+        if type(value) is DeclaredDecay else None)
+    return restored
