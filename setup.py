@@ -8,15 +8,14 @@ from setuptools import find_packages, setup
 here = pathlib.Path(__file__).parent
 version = re.search(r'__version__ = "([^"]+)"',
                     (here / "keras_adamw" / "__init__.py").read_text()).group(1)
-URL = "https://github.com/OverLordGoldDragon/keras-adamw"
 
 
 def long_description() -> str:
-    """The README for a package index: relative links made absolute (to the
-    repository), images dropped (a package page does not serve them)."""
+    """The README for a package index: images dropped, and the links into this
+    repository's folders as plain text (an index page cannot serve them)."""
     text = (here / "README.md").read_text(encoding="utf-8")
     text = re.sub(r"^!\[[^\]]*\]\([^)]*\)\n", "", text, flags=re.M)
-    return re.sub(r"\]\((?!https?://|#)([^)]+)\)", rf"]({URL}/blob/main/\1)", text)
+    return re.sub(r"\[([^\]]+)\]\((?!https?://|#)[^)]+\)", r"\1", text)
 
 
 setup(
@@ -28,9 +27,10 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     author="keras-adamw developers",
-    url=URL,
-    project_urls={"Source": URL, "Issues": URL + "/issues"},
+    # No URL: this code is not the keras-adamw 1.x repository nor its PyPI releases;
+    # it is installed from a clone of its own repository or a wheel built from it.
     packages=find_packages(include=["keras_adamw", "keras_adamw.*"]),
+    package_data={"keras_adamw": ["py.typed"]},
     python_requires=">=3.9",
     install_requires=["keras>=3.8", "numpy"],  # the floor .ci/run tests (keras 3.8.0)
     extras_require={
@@ -44,7 +44,8 @@ setup(
         # The example and the replication plot with matplotlib and train on data made
         # locally: scikit-learn's digits and mnist1d's generator; scipy for t intervals.
         "example": ["matplotlib", "scikit-learn", "mnist1d", "scipy"],
-        "test": ["pytest>=7"],
+        # tests/test_packaging.py builds a wheel and an sdist without build isolation
+        "test": ["pytest>=7", "wheel", "setuptools>=61"],
         # tests/test_keras_hub.py (tiny BERT and Gemma from config, no download); skipped
         # without it. Install it after the rest, held to the installed Keras: .ci/run.
         "hub": ["keras-hub>=0.32"],
