@@ -32,14 +32,15 @@ def _bool(name):
 
 ARGUMENTS: Tuple[Argument, ...] = (
     Argument("model", None,
-             "A built Keras model (may be the first positional argument). The decays its "
-             "L1/L2/L1L2 regularizers declare are applied to their own weights, and the "
-             "penalties are turned off (see `zero_penalties`). Also the model whose "
+             "A built Keras model (keyword; 1.38's `AdamW(model, ...)` works too). The "
+             "decays its L1/L2/L1L2 regularizers declare are applied to their own weights, "
+             "and the penalties are turned off (see `zero_penalties`). Also the model whose "
              "layers the layer classes in `exclude_from_weight_decay` refer to."),
     Argument("weight_decays", None,
-             "`None`; a float: that `l2` for every trainable variable (with `model=`: "
-             "every one that declares no decay of its own); or a dict `{name: l2}` / "
-             "`{name: (l1, l2)}` (its entries win over declared decays).",
+             "`None`; a float or a `Timescale`: that `l2` for every trainable variable (with "
+             "`model=`: every one that declares no decay of its own); or a dict `{name: l2}` "
+             "/ `{name: (l1, l2)}`, l2 a float or a `Timescale` (its entries win over "
+             "declared decays).",
              lambda v: validation.weight_decays_arg(v), lambda v: _decays_to_config(v)),
     Argument("lr_multipliers", None, "`{name: multiplier}`: mu(w).",
              validation.lr_multipliers_arg, lambda v: _keys_to_config(v)),
@@ -95,8 +96,9 @@ ARGUMENTS: Tuple[Argument, ...] = (
                  "t_cur", v, " (steps already taken in the current cycle)")),
     Argument("warmup_iterations", 0,
              "Warmup of eta_t at the start of the first cycle, in applied steps (integer "
-             ">= 0, leaving at least 2 steps of the cycle): eta rises linearly from "
-             "`eta_min` and reaches the cycle's peak where its cosine begins.",
+             ">= 0, leaving at least 2 steps of the cycle): its step k (0 to w - 1) uses "
+             "`eta_min + (peak - eta_min) * (k + 1) / (w + 1)`, and the cosine starts at "
+             "the peak.",
              lambda v: validation.non_negative_int("warmup_iterations", v)),
     Argument("warmup_each_cycle", False, "`True`: warm up at the start of every cycle.",
              _bool("warmup_each_cycle")),
@@ -112,14 +114,17 @@ ARGUMENTS: Tuple[Argument, ...] = (
              "Defaults to `use_cosine_annealing`; `True` without annealing is an error.",
              lambda v: validation.optional_boolean("autorestart", v)),
     Argument("zero_penalties", True,
-             "With `model=`: turn the penalties that declare decays off (they add nothing "
-             "to the loss, also after save and load, and stay readable as decays). "
-             "`False` keeps them (the weights are then decayed twice).",
+             "With `model=`: turn the penalties that declare decays off on their variables "
+             "(they add nothing to the loss and stay readable as decays; layers keep them "
+             "for their config, so a saved model loads in Keras alone, and its restored "
+             "optimizer turns them off again). `False` keeps them (the weights are then "
+             "decayed twice); `restore_penalties(model)` gives them back.",
              _bool("zero_penalties")),
     Argument("init_verbose", True,
-             "Print one table of each variable's path, shape, lr multiplier, l1, l2 and "
-             "first-step decay: at construction with `model=`, else at build (in `fit`, "
-             "after Keras' first 'Epoch' line).",
+             "Print one table of each variable's path, shape, lr multiplier, l1, l2, "
+             "first-step decay and timescale: at construction with `model=`, else at build "
+             "(in `fit`, after Keras' first 'Epoch' line); not again when `load_model` "
+             "restores the optimizer.",
              _bool("init_verbose")),
 )
 

@@ -139,9 +139,18 @@ class ScheduleLogger(_callback_keras.callbacks.Callback):
 
 def preview_schedule(optimizer, steps: int) -> Dict[str, np.ndarray]:
     """The next ``steps`` applied steps from the optimizer's current state, without
-    training, by ``ScheduleLogger``'s keys (module docstring), with ``step`` (Keras'
-    iteration count at that step), ``t_cur`` and ``cycle`` as the optimizer counts
-    them."""
+    training: a dict of arrays, one entry per step, with the keys
+
+    * ``step``: Keras' iteration count at that step; ``t_cur`` and ``cycle``: the
+      schedule state the step uses;
+    * ``eta_t``; ``lr`` (alpha_t * eta_t, the learning rate of mu = 1);
+      ``lr_mu=<mu>`` for each other multiplier;
+    * per decay group: ``decay_l2=<l2>`` (the fraction of w the step removes),
+      ``decay_l1=<l1>`` (times sign(w)), ``timescale_l2=<l2>`` (1 / that fraction, in
+      applied steps); suffixed ``_mu=<mu>`` with ``lr_scaled_decay``, ``_to_w0`` for a
+      decay toward w0,
+
+    the keys ``ScheduleLogger`` logs (module docstring)."""
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"`steps` must be an integer >= 1; got {steps!r}.")
     optimizer = _inner(optimizer)
@@ -159,30 +168,56 @@ def preview_schedule(optimizer, steps: int) -> Dict[str, np.ndarray]:
     return {k: np.asarray([row.get(k, np.nan) for row in rows]) for k in keys}
 
 
+def _label(key: str) -> str:
+    """A legend entry for a key of ``preview_schedule``."""
+    if key == "lr":
+        return "mu = 1"
+    if key.startswith("lr_mu="):
+        return "mu = " + key[len("lr_mu="):]
+    kind, rest = key.split("=", 1)
+    return ("l2" if kind.endswith("l2") else "l1") + " = " + rest.replace("_mu=", ", mu = ") \
+        .replace("_to_w0", ", toward w0")
+
+
 def plot_schedule(optimizer, steps: int, path: Optional[str] = None):
-    """A matplotlib figure of ``preview_schedule``, one panel each: eta_t; the
-    learning rate of each multiplier group; the decay per step of each decay group
-    (the factor of w, and of sign(w) for l1). Saved to ``path`` when given. Needs
-    matplotlib; leaves its backend and pyplot's figures alone."""
+    """A matplotlib figure of ``preview_schedule`` over the next ``steps`` applied
+    steps, one panel each: the multiplier eta_t (left out when it stays 1: no
+    annealing); the learning rate of each lr-multiplier group; and the decay of each
+    decay group, as the fraction of w one step removes (and, for l1, the amount times
+    sign(w)). A panel whose lines are constant is drawn from 0, so that it does not
+    look like a trend. Saved to ``path`` when given. Needs matplotlib; leaves its
+    backend and pyplot's figures alone."""
     from matplotlib.figure import Figure
 
+    optimizer = _inner(optimizer)
     p = preview_schedule(optimizer, steps)
     lrs = [k for k in p if k == "lr" or k.startswith("lr_mu=")]
     decays = [k for k in p if k.startswith("decay_")]
-    panels = [("eta_t", ["eta_t"]), ("learning rate", lrs)]
+    panels = []
+    if not np.all(p["eta_t"] == 1.0):
+        panels.append(("schedule multiplier eta_t", "eta_t", ["eta_t"]))
+    panels.append(("learning rate of each lr-multiplier group", "learning rate", lrs))
     if decays:
-        panels.append(("decay per step", decays))
-    fig = Figure(figsize=(7, 2.2 * len(panels) + 0.6))
+        panels.append(("weight decay of each decay group, per applied step",
+                       "fraction of w", decays))
+    fig = Figure(figsize=(7, 2.3 * len(panels) + 0.8))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (label, keys) in zip(axes, panels):
+    for ax, (title, ylabel, keys) in zip(axes, panels):
         for key in keys:
-            ax.plot(p["step"], p[key], label="lr (mu=1)" if key == "lr" else key)
-        ax.set_ylabel(label)
+            ax.plot(p["step"], p[key], label=_label(key) if key != "eta_t" else None)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        if len(keys) > 1 or label != "eta_t":
+        if key != "eta_t":
             ax.legend(fontsize=8)
+        values = np.concatenate([p[k] for k in keys])
+        if np.nanmin(values) == np.nanmax(values):  # flat: from 0, not a +-4% zoom
+            ax.set_ylim(0, 1.25 * np.nanmax(values) or 1.0)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    axes[-1].set_xlabel("Keras iteration of the applied step")
+    axes[-1].set_xlabel("applied step (Keras' iteration count)")
+    fig.suptitle(f"{optimizer.name}: the next {int(steps)} applied steps"
+                 + ("" if panels[0][1] == "eta_t" else " (eta_t = 1: no annealing)"),
+                 fontsize=10)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)

@@ -1,5 +1,6 @@
-"""The README's fine-tuning recipe runs as written (in its own process, in a scratch
-folder: it writes schedule.png). Needs keras-hub and matplotlib."""
+"""The README's Quick start and fine-tuning recipe run as written (each in its own
+process, in a scratch folder: the recipe writes schedule.png). The Quick start needs
+scikit-learn, the recipe keras-hub and matplotlib."""
 
 import os
 import pathlib
@@ -12,9 +13,30 @@ import pytest
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _recipe_code() -> str:
-    section = README.read_text().split("## A fine-tuning recipe", 1)[1]
+def _code(heading: str) -> str:
+    section = README.read_text().split(heading, 1)[1]
     return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+
+
+def _recipe_code() -> str:
+    return _code("## A fine-tuning recipe")
+
+
+def _run(code, tmp_path):
+    script = tmp_path / "snippet.py"
+    script.write_text(code)
+    env = dict(os.environ, PYTHONPATH=str(README.parent))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_the_quick_start_runs_as_written_to_its_accuracy(tmp_path):
+    pytest.importorskip("sklearn", reason="the Quick start uses scikit-learn's digits")
+    done = _run(_code("## Quick start"), tmp_path)
+    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", done.stdout).group(1))
+    assert accuracy > 0.95, done.stdout[-2000:]  # the README says about 0.97
 
 
 def test_the_fine_tuning_recipe_runs_as_written(tmp_path):

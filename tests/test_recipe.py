@@ -411,8 +411,26 @@ def test_plot_schedule_writes_a_figure(tmp_path):
 
     opt = AdamW(use_cosine_annealing=True, total_iterations=10, warmup_iterations=3,
                 init_verbose=False)
-    plot_schedule(opt, 30, path=str(tmp_path / "s.png"))
+    fig = plot_schedule(opt, 30, path=str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").stat().st_size > 5_000
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [
+        "schedule multiplier eta_t", "learning rate of each lr-multiplier group"]
+    assert fig.axes[-1].get_xlabel().startswith("applied step")
+
+
+def test_plot_schedule_without_annealing_draws_no_flat_eta_panel(tmp_path):
+    """eta_t = 1 throughout is said in the title, not drawn on a 0.96-1.04 axis;
+    a constant learning rate and decay are drawn from 0."""
+    pytest.importorskip("matplotlib")
+    from keras_adamw import plot_schedule
+
+    fig = plot_schedule(AdamW(learning_rate=1e-3, weight_decays=1e-4, init_verbose=False), 5)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert not any("eta_t" in t for t in titles) and len(titles) == 2
+    assert "no annealing" in fig._suptitle.get_text()
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] == 0
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["l2 = 0.0001"]
 
 
 def test_shape_arguments_that_count_restarts_need_autorestart():
