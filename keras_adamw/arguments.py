@@ -61,8 +61,14 @@ ARGUMENTS: Tuple[Argument, ...] = (
     Argument("decay_follows_schedule", False,
              "`True`: the decay also follows the learning-rate schedule's shape, times "
              "`alpha_t / alpha_peak` (rises through its warmup, falls with it), while its "
-             "size stays independent of the learning rate's. Not with `lr_scaled_decay`.",
+             "size stays independent of the learning rate's. With `lr_scaled_decay`: "
+             "corrected decay (AdamC), times `gamma_t / gamma_max`.",
              _bool("decay_follows_schedule")),
+    Argument("cautious_decay", False,
+             "`True`: decay only the elements that the base update moves toward the decay's "
+             "target (`[u * d >= 0]`, u the base's step, d = w or w - w0): cautious weight "
+             "decay.",
+             _bool("cautious_decay")),
     Argument("learning_rate_peak", None,
              "alpha_peak for `decay_follows_schedule` (> 0). Read from the schedule only "
              "where Keras' own class says it for certain (its largest value); any other "
@@ -211,9 +217,6 @@ def parse(values: dict, has_model: bool) -> Settings:
         raise ValueError(f"`t_cur` ({v['t_cur']}) must be < `total_iterations` "
                          f"({v['total_iterations']}) with autorestart: it counts the steps "
                          "already taken in the first cycle.")
-    if v["decay_follows_schedule"] and v["lr_scaled_decay"]:
-        raise ValueError("`decay_follows_schedule=True` and `lr_scaled_decay=True` cannot be "
-                         "combined: lr_scaled_decay already multiplies the decay by alpha_t.")
     if v["learning_rate_peak"] is not None and not (v["decay_follows_schedule"]
                                                      or v["lr_scaled_decay"]):
         raise ValueError("`learning_rate_peak` is used only with decay_follows_schedule=True "

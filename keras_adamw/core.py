@@ -20,7 +20,7 @@ import warnings
 
 from . import (arguments, compat, matching, plan as plans, regularizers, restore, schedule,
                step as steps, units, validation)
-from ._keras import ops
+from ._keras import keras, ops
 from .build import PlanBuilding, warn_unmatched_exclusions
 from .kernels import generic, torch as torch_kernels
 from .plan import VariableSetting
@@ -259,14 +259,40 @@ class DecoupledCore(PlanBuilding):
         return steps.Step(None if step is None else step.eta, c, learning_rate,
                           self.lr_scaled_decay)
 
-    def _decay_variable(self, variable, index: int, step) -> None:
-        """w <- w - (a1 sign(d) + a2 d), d = w or w - w0: the generic kernel, for the
-        variable at build position ``index``."""
+    def _decay_terms(self, variable, index: int, step, value=None):
+        """(a1 sign(d) + a2 d, d), d = w or w - w0 with w = ``value`` (w before the step;
+        the variable itself by default), for the variable at build position ``index``;
+        None where it is not decayed."""
         setting = self.plan.settings[index]
-        if setting.l1 or setting.l2:
-            a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
-            anchor = self._anchors[index] if self._anchors else None
-            self._subtract(variable, generic.decay(variable, a1, a2, anchor))
+        if not (setting.l1 or setting.l2):
+            return None
+        a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
+        anchor = self._anchors[index] if self._anchors else None
+        d = generic.target_offset(variable if value is None else value, anchor)
+        return generic.decay(variable, a1, a2, d=d), d
+
+    def _decay_variable(self, variable, index: int, step) -> None:
+        """w <- w - (a1 sign(d) + a2 d), d = w or w - w0: the generic kernel."""
+        terms = self._decay_terms(variable, index, step)
+        if terms is not None:
+            self._subtract(variable, terms[0])
+
+    def _decayed_update(self, variable, index: int, step, base_update) -> None:
+        """The decay and the base update (``base_update()``) of one variable: the decay
+        first, or with ``cautious_decay`` after it, where the base's step (w before
+        minus w after) agrees with d (``kernels.generic.cautious``)."""
+        if not self.cautious_decay:
+            self._decay_variable(variable, index, step)
+            base_update()
+            return
+        setting = self.plan.settings[index]
+        if not (setting.l1 or setting.l2):
+            base_update()
+            return
+        before = ops.copy(_value(variable))  # w before the step, kept
+        terms = self._decay_terms(variable, index, step, value=before)
+        base_update()
+        self._subtract(variable, generic.cautious(*terms, before, _value(variable)))
 
     def _subtract(self, variable, value) -> None:
         """variable <- variable - value (Keras 3: ``self.assign_sub``, as Keras'
@@ -329,6 +355,11 @@ class DecoupledCore(PlanBuilding):
                       excluded_by_type=self._excluded_by_type,
                       declared_decays=self._declared_by_index)
         return config
+
+
+def _value(variable):
+    """A Keras 3 variable's value, or a tf.Variable (tf_keras) itself."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
 
 
 def _timescales(decays) -> list:

@@ -107,13 +107,16 @@ class DecoupledWeightDecay(DecoupledCore):
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
-        setting = self.plan.settings[index]
         step = self._current_step(learning_rate)
-        self._decay_variable(variable, index, step)
-        learning_rate = step.lr(setting.lr_multiplier)
-        if self._fused_update is None or not self._fused_update(
-                self, gradient, variable, learning_rate):
-            super().update_step(gradient, variable, learning_rate)
+        learning_rate = step.lr(self.plan.settings[index].lr_multiplier)
+
+        def base_update():
+            if self._fused_update is None or not self._fused_update(
+                    self, gradient, variable, learning_rate):
+                super(DecoupledWeightDecay, self).update_step(gradient, variable,
+                                                              learning_rate)
+
+        self._decayed_update(variable, index, step, base_update)
 
     def load_own_variables(self, store):
         """Keras' own, and a file of keras_adamw 2.2.0, which has no ``decay_anchored``

@@ -57,7 +57,10 @@ def settings_table(optimizer, settings, variables) -> str:
     def line(row):
         return "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
 
-    title = (f"{optimizer.name}: eta_0={eta0:.4g}, eta_0*s_0={c0:.4g}, "
-             f"{'lr-scaled' if optimizer.lr_scaled_decay else 'decoupled'} decay")
+    kind = "lr-scaled" if optimizer.lr_scaled_decay else "decoupled"
+    if optimizer.decay_follows_schedule:
+        kind = "corrected (AdamC)" if optimizer.lr_scaled_decay else kind + ", following the schedule"
+    title = (f"{optimizer.name}: eta_0={eta0:.4g}, eta_0*s_0={c0:.4g}, {kind} decay"
+             + (", cautious" if optimizer.cautious_decay else ""))
     return "\n".join([title, line(header), line(["-" * w for w in widths])]
                      + [line(r) for r in rows])

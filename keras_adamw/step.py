@@ -8,6 +8,9 @@ For the step with schedule state (t_cur, T_i, i) and learning rate alpha_t:
     c       = eta_t * s                            (the decay scale; s alone with
                                                     lr_scaled_decay, whose lr holds eta_t)
     c       = c * alpha_t / alpha_peak             (decay_follows_schedule)
+    c       = c * eta_t / eta_max                  (both: corrected decay, AdamC: c * lr_mu
+                                                    = gamma_t * (gamma_t / gamma_max) * s,
+                                                    gamma_t = alpha_t eta_t mu)
     lr_mu   = eta_t * mu * alpha_t                 (each learning-rate group)
     a1, a2  = c * l1, c * l2                       (each decay group, times lr_mu with
                                                     lr_scaled_decay)
@@ -40,7 +43,13 @@ def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
         s = schedule.normalization_scale(cycle_length)
     else:
         s = 1.0
-    return eta, (s if optimizer.lr_scaled_decay else eta * s)
+    if not optimizer.lr_scaled_decay:
+        return eta, eta * s
+    if optimizer.decay_follows_schedule and optimizer.use_cosine_annealing:
+        # corrected decay: c * lr_mu = gamma_t * (gamma_t / gamma_max) * s; the
+        # alpha_t / alpha_peak part is _follow's
+        return eta, (s * eta / optimizer.eta_max if optimizer.eta_max else 0.0 * eta)
+    return eta, s
 
 
 def _known_peak(schedule) -> Optional[float]:
@@ -181,7 +190,8 @@ def step_values(optimizer, state, alpha) -> Dict[str, object]:
     uses, by the logger's keys: ``eta_t``, ``lr`` (alpha_t * eta_t), ``lr_mu=<mu>`` for
     each other multiplier, ``decay_l2=<l2>`` / ``decay_l1=<l1>`` (a2, a1 above) and
     ``timescale_l2=<l2>`` (1 / a2, applied steps) for each decay group (suffixed
-    ``_mu=<mu>`` with lr_scaled_decay, ``_to_w0`` toward w0). alpha is a number, or a
+    ``_mu=<mu>`` with lr_scaled_decay, ``_to_w0`` toward w0, ``_cautious`` with
+    cautious_decay: then a2 is what an element the mask keeps loses). alpha is a number, or a
     device value (a schedule's): then the values that depend on it are tensors, not
     read."""
     eta, c = (float(x) for x in schedule_scalars(optimizer, *(int(x) for x in state)))
@@ -196,7 +206,8 @@ def step_values(optimizer, state, alpha) -> Dict[str, object]:
     for mu, l1, l2, toward in decays:
         a1, a2 = step.decay(mu, l1, l2)
         suffix = (f"_mu={mu:g}" if optimizer.lr_scaled_decay else "") + (
-            "_to_w0" if toward == "initial" else "")
+            "_to_w0" if toward == "initial" else "") + (
+            "_cautious" if optimizer.cautious_decay else "")
         if a2 is not None:
             values[f"decay_l2={l2:g}{suffix}"] = a2
             # the timescale of this step's decay: applied steps to shrink w by e

@@ -12,6 +12,9 @@
 * Decay that follows the learning-rate schedule (decay_follows_schedule) multiplies
   the decay by alpha_t / alpha_peak; decay toward the start (L2-SP: Li, Grandvalet &
   Davoine, ICML 2018) replaces w by w - w0 in the decay.
+* Corrected decay (Defazio 2025, AdamC): the lr-scaled decay gamma_t * lambda * d times
+  gamma_t / gamma_max, gamma_t = alpha_t eta_t mu. Cautious decay (Chen et al. 2025):
+  the decay only where the base's step and d agree in sign, [u * d >= 0].
 * The other bases, as their papers (and Keras' documentation of its defaults) give
   them: AMSGrad (Reddi et al., 2018: the running maximum of v), Adamax (Kingma & Ba,
   Section 7.1), Adagrad (Duchi et al., 2011, accumulator starting at 0.1 as in Keras),
@@ -55,6 +58,15 @@ def shaped_multiplier(k, cycle, index, eta_min, eta_max, warmup=0, each_cycle=Fa
     return sgdr_multiplier(k - w, cycle - w, eta_min, peak)
 
 
+def _applied(w, step):
+    """The step as it changes a float32 weight: 0 where it is below the weight's
+    resolution (the weight does not move), else the step's sign. keras_adamw reads
+    cautious decay's u off the base's own step, w before minus w after, so that it
+    needs no knowledge of the base: it is the paper's u wherever the weight moves."""
+    w32 = np.asarray(w, dtype=np.float32)
+    return w32 - (w32 - np.asarray(step, dtype=np.float32)).astype(np.float32)
+
+
 class Reference:
     """The whole optimizer for a list of float64 arrays.
 
@@ -70,8 +82,12 @@ class Reference:
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-7, warmup=0,
                  warmup_each_cycle=False, cycle_decay=1.0, cycle_limit=None,
                  amsgrad=False, rho=0.9, initial_accumulator_value=0.1, alpha_peak=None,
-                 anchors=None):
+                 anchors=None, corrected=False, cautious=False):
         self.algo, self.lr, self.mus, self.decays = algo, lr, mus, decays
+        # corrected decay (AdamC, with lr_scaled): times gamma_t / gamma_max
+        self.corrected = corrected
+        # cautious decay: only where the base step and d agree in sign
+        self.cautious = cautious
         # decay_follows_schedule: the decay also times alpha_t / alpha_peak
         self.alpha_peak = alpha_peak
         # decay_toward="initial": the decay pulls w toward w0 (None: toward 0)
@@ -128,6 +144,8 @@ class Reference:
             c = eta * s * (alpha * self.mus[i] if self.lr_scaled else 1.0)
             if self.alpha_peak is not None:
                 c *= alpha / self.alpha_peak
+            if self.corrected:  # gamma_t / gamma_max = (alpha_t eta_t) / (alpha_peak eta_max)
+                c *= eta / self.eta_max
             d = w if self.anchors[i] is None else w - self.anchors[i]
             decay = c * (l1 * np.sign(d) + l2 * d)
             if self.algo == "sgd":
@@ -172,6 +190,8 @@ class Reference:
                 step = lr_w * m_hat / (np.sqrt(v_hat) + self.eps)
             else:
                 raise ValueError(self.algo)
+            if self.cautious:  # Chen et al. 2025: [u * d >= 0], u the base's step
+                decay = np.where(np.sign(_applied(w, step)) * np.sign(d) >= 0, decay, 0.0)
             self.w[i] = w - decay - step
         self.t_cur += 1
         if self.autorestart and self.t_cur >= self.cycle:

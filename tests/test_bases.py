@@ -1,7 +1,8 @@
 """Every base Keras has a PyTorch multi-tensor form of, through ``decoupled()``, on every
 backend: the NumPy reference's trajectory (tests/reference.py, from the papers) with
 three lr-multiplier groups, l1 and l2, a warmup and warm restarts, tensors on both
-sides of the CPU's fused-kernel size, and mixed bfloat16/float32 variables. On
+sides of the CPU's fused-kernel size, and mixed bfloat16/float32 variables; decoupled,
+lr-scaled, cautious, and corrected and cautious decay. On
 PyTorch the whole-step kernels (keras_adamw/kernels/torch.py) must do the step: the
 per-variable ``update_step`` is refused there."""
 
@@ -46,8 +47,22 @@ def _start(dtypes):
             for n, shape in SHAPES]
 
 
-def _run(name, dtypes=None, lr_scaled=False):
+#: the decay options every base is checked with: ours, and the reference's
+OPTIONS = {
+    "plain": ({}, {}),
+    "lr_scaled": (dict(lr_scaled_decay=True), dict(lr_scaled=True)),
+    "cautious": (dict(cautious_decay=True), dict(cautious=True)),
+    # corrected decay (AdamC) at a constant learning rate: gamma_t / gamma_max = eta_t
+    "corrected_cautious": (dict(lr_scaled_decay=True, decay_follows_schedule=True,
+                                learning_rate_peak="lr", cautious_decay=True),
+                           dict(lr_scaled=True, corrected=True, alpha_peak="lr",
+                                cautious=True)),
+}
+
+
+def _run(name, dtypes=None, option="plain"):
     cls, kwargs, lr, algo, ref_kwargs = BASES[name]
+    ours, theirs = ({k: lr if v == "lr" else v for k, v in d.items()} for d in OPTIONS[option])
     dtypes = dtypes or {}
     variables = [keras.Variable(w, name=n, dtype=dtypes.get(n, "float32"))
                  for (n, _), w in zip(SHAPES, _start(dtypes))]
@@ -56,9 +71,9 @@ def _run(name, dtypes=None, lr_scaled=False):
                            for v in variables], lr,
                     [MUS.get(n, 1.0) for n in names], [DECAYS.get(n, (0.0, 0.0)) for n in names],
                     annealing=True, total_iterations=6, t_mult=2, eta_min=0.05, norm="cycle",
-                    lr_scaled=lr_scaled, warmup=2, warmup_each_cycle=True, **ref_kwargs)
+                    warmup=2, warmup_each_cycle=True, **theirs, **ref_kwargs)
     opt = cls(learning_rate=lr, weight_decays=DECAYS, lr_multipliers=MUS,
-              lr_scaled_decay=lr_scaled, init_verbose=False, **SCHEDULE, **kwargs)
+              init_verbose=False, **SCHEDULE, **ours, **kwargs)
     for grads in gradient_stream(variables, STEPS, scale=0.5):
         opt.apply_gradients(zip([keras.ops.cast(g, v.dtype) for g, v in zip(grads, variables)],
                                 variables))
@@ -67,13 +82,13 @@ def _run(name, dtypes=None, lr_scaled=False):
     return opt, names, variables, ref
 
 
-@pytest.mark.parametrize("lr_scaled", [False, True])
+@pytest.mark.parametrize("option", list(OPTIONS))
 @pytest.mark.parametrize("name", list(BASES))
-def test_every_base_follows_the_reference(name, lr_scaled, no_per_variable_step_on_torch):
-    opt, names, variables, ref = _run(name, lr_scaled=lr_scaled)
+def test_every_base_follows_the_reference(name, option, no_per_variable_step_on_torch):
+    opt, names, variables, ref = _run(name, option=option)
     for n, v, w in zip(names, variables, ref.w):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(v), w, rtol=2e-5, atol=2e-6,
-                                   err_msg=f"{name}: {n}")
+                                   err_msg=f"{name} {option}: {n}")
     if keras.backend.backend() == "torch":
         assert opt._whole_step is not None
 
@@ -83,16 +98,17 @@ def test_every_base_follows_the_reference(name, lr_scaled, no_per_variable_step_
     "bfloat16 beta_2 = 0.999 rounds to 1, so Adam's bias correction is 0 and the "
     "weights do not move (the generic path keeps that math); the torch kernels compute "
     "the scalars on the host in float64"))
+@pytest.mark.parametrize("option", ["plain", "cautious"])
 @pytest.mark.parametrize("name", ["adam", "nadam", "sgd", "sgd_momentum", "sgd_nesterov",
                                   "lion"])
-def test_mixed_bfloat16_and_float32_variables(name, no_per_variable_step_on_torch):
+def test_mixed_bfloat16_and_float32_variables(name, option, no_per_variable_step_on_torch):
     """bfloat16 variables in their own groups, on the torch fast path, next to float32
     ones. The reference is float64: bfloat16 keeps about 3 significant digits, so the
     check is on the distance moved, to 5% of it (a wrong group multiplier or decay is
     off by 50% or more)."""
     dtypes = {"big_b": "bfloat16", "s_a": "bfloat16", "s_d": "bfloat16"}
     start = _start(dtypes)
-    opt, names, variables, ref = _run(name, dtypes=dtypes)
+    opt, names, variables, ref = _run(name, dtypes=dtypes, option=option)
     for n, v, w, w0 in zip(names, variables, ref.w, start):
         got = keras.ops.convert_to_numpy(keras.ops.cast(v, "float32"))
         if n not in dtypes:

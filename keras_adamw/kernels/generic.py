@@ -7,18 +7,25 @@ For a variable w with setting (mu, l1, l2), at a step whose scalars are ``step``
     w <- w - (a1 * sign(d) + a2 * d)          (a1, a2 = step.decay(mu, l1, l2))
     w <- base.update_step(w, g, lr_mu)        (lr_mu = step.lr(mu))
 
-The base class's own ``update_step`` does the second line, untouched.
+The base class's own ``update_step`` does the last line, untouched. With
+``cautious_decay`` the decay comes after it, masked by the base's step
+(``cautious``): w <- w - lr_mu u - [u * d >= 0] (a1 sign(d) + a2 d).
 """
 
 from .._keras import keras, ops
 
-__all__ = ["decay", "take_anchors"]
+__all__ = ["decay", "cautious", "take_anchors"]
 
 
-def decay(variable, a1, a2, anchor=None):
+def target_offset(variable, anchor=None):
+    """d = w - w0 (``anchor``) or w, from w before the step."""
+    return variable if anchor is None else ops.subtract(variable, anchor)
+
+
+def decay(variable, a1, a2, anchor=None, d=None):
     """a1 * sign(d) + a2 * d with d = w - w0 (``anchor``) or w (None for a zero
     coefficient), from w before the step: what the caller subtracts from w."""
-    d = variable if anchor is None else ops.subtract(variable, anchor)
+    d = target_offset(variable, anchor) if d is None else d
     out = None
     if a2 is not None:
         out = ops.multiply(d, ops.cast(a2, variable.dtype))
@@ -26,6 +33,17 @@ def decay(variable, a1, a2, anchor=None):
         term = ops.multiply(ops.sign(d), ops.cast(a1, variable.dtype))
         out = term if out is None else ops.add(out, term)
     return out
+
+
+def cautious(decay_value, d, before, after):
+    """The decay where the base update moves w toward its target, 0 elsewhere
+    (cautious weight decay, Chen et al. 2025): with lr * u = ``before`` - ``after`` the
+    base's own step (w <- w - lr * u), the mask is [u * d >= 0], d = w or w - w0 from w
+    before the step (signs multiplied, as optax does: no overflow). An element the step
+    does not move (u = 0) is decayed."""
+    moved = ops.subtract(before, after)
+    keep = ops.greater_equal(ops.multiply(ops.sign(moved), ops.sign(d)), 0)
+    return ops.where(keep, decay_value, ops.zeros_like(decay_value))
 
 
 def take_anchors(pairs, flag) -> None:

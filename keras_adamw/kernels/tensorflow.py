@@ -32,7 +32,7 @@ import functools
 from typing import Callable, Optional
 
 from .._keras import keras, ops
-from . import base_update_step
+from . import base_update_step, generic
 
 __all__ = ["fused_update_for", "step_update_for", "take_anchors"]
 
@@ -152,6 +152,8 @@ def step_update_for(optimizer, mixin) -> Optional[Callable]:
         w    <- w - (c l2) w - (c l1) sign(w)        per variable, w before the step,
                                                      as ResourceApplyGradientDescent
         w    <- the base update with lr_mu           per variable
+        (cautious_decay: the decay after the update, where its step agrees with d:
+        generic.cautious)
 
     The base update is a fused kernel above (Adam, SGD), or for Nadam its ``keras.ops``
     lines with the per-step scalars taken out of the per-variable work (``_nadam``).
@@ -185,12 +187,24 @@ def _whole_step(optimizer, grads, variables, step, *, algorithm: str) -> bool:
             scalars[dtype] = _STEP_SCALARS[algorithm](optimizer, dtype)
         index = optimizer._get_variable_index(variable)
         s = settings[index]
-        if s.l1 or s.l2:
+        decayed = s.l1 or s.l2
+        if decayed:
             anchor = optimizer._anchors[index]
-            _decay(value, *step.decay(s.lr_multiplier, s.l1, s.l2, dtype),
-                   anchor=None if anchor is None else anchor.value)
+            anchor = None if anchor is None else anchor.value
+            coefficients = step.decay(s.lr_multiplier, s.l1, s.l2, dtype)
+            if optimizer.cautious_decay:  # after the update, masked by its step
+                d = value.read_value() if anchor is None else value.read_value() - anchor
+                decay = generic.decay(value, *coefficients, d=d)
+                before = value.read_value()
+            else:
+                _decay(value, *coefficients, anchor=anchor)
         _UPDATES[algorithm](optimizer, scalars[dtype], index, value, ops.cast(g, dtype),
                             step.lr(s.lr_multiplier, dtype))
+        if decayed and optimizer.cautious_decay:
+            _tf().raw_ops.ResourceApplyGradientDescent(
+                var=_handle(value), alpha=ops.cast(1.0, dtype),
+                delta=generic.cautious(decay, d, before, value.read_value()),
+                use_locking=False)
     return True
 
 

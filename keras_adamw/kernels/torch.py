@@ -11,6 +11,8 @@ whole step, with the groups of the plan (``plan.py``) and the step's scalars
                                                before the step)
     for each learning-rate group (mu, dtype, device):
         the base update with lr_mu = step.lr(mu)
+    (cautious_decay: the decay after the updates, where their step agrees with d:
+    ``_cautious_decay``)
 
 No value is read from the device: the schedule state, ``iterations`` and Nadam's
 ``u_product`` come from host mirrors (``state.py``), and a learning rate that is a
@@ -181,6 +183,8 @@ def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_grou
             values[i], by_index[i] = v._value, g
         grads = by_index
     t = opt._iterations_mirror.get() // micro_per_step + 1  # Keras' iterations + 1
+    cautious = opt.cautious_decay
+    decayed, decays = [], []  # with cautious_decay: the weights and their decays
     with torch.no_grad():
         for group in decay_groups:
             present = [i for i in group.indices if values[i] is not None]
@@ -189,8 +193,14 @@ def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_grou
                 anchors = ([opt._anchors[i]._value for i in present]
                            if group.toward == "initial" else None)
                 a1, a2 = step.decay(group.lr_multiplier, group.l1, group.l2)
-                _decay(ws, _scalar(a1, ws[0]) if a1 is not None else None,
-                       _scalar(a2, ws[0]) if a2 is not None else None, anchors)
+                a1 = _scalar(a1, ws[0]) if a1 is not None else None
+                a2 = _scalar(a2, ws[0]) if a2 is not None else None
+                if cautious:
+                    decayed += ws
+                    decays += _decay_terms(ws, a1, a2, anchors)
+                else:
+                    _decay(ws, a1, a2, anchors)
+        before = torch._foreach_mul(decayed, 1.0) if decayed else None  # w, copied
         groups = []
         for mu, large, indices in lr_groups:
             present = [i for i in indices if values[i] is not None]
@@ -200,6 +210,8 @@ def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_grou
                      for i in present]
                 groups.append(_Group(opt, present, w, g, _scalar(step.lr(mu), w[0]), large))
         update(opt, groups, t)
+        if decayed:
+            _cautious_decay(decayed, decays, before)
     opt._iterations_mirror.expect(t)
     return True
 
@@ -254,6 +266,38 @@ def _decay(ws, a1, a2, anchors=None):
             _add_scaled(ws, d, -a2)
     if a1 is not None:
         _add_scaled(ws, signs, -a1)
+
+
+def _decay_terms(ws, a1, a2, anchors=None) -> list:
+    """a2 d + a1 sign(d), d = w - w0 (``anchors``) or w, from w before the step, as new
+    tensors (cautious_decay applies them after the update)."""
+    torch = _torch()
+    d = ws if anchors is None else torch._foreach_sub(ws, anchors)
+    out = torch._foreach_mul(d, a2) if a2 is not None else None
+    if a1 is not None:
+        signs = torch._foreach_sign(d)
+        if out is None:
+            out = torch._foreach_mul(signs, a1)
+        else:
+            _add_scaled(out, signs, a1)
+    return out
+
+
+def _cautious_decay(ws, decays, before) -> None:
+    """w <- w - [u * d >= 0] (a2 d + a1 sign(d)), with lr u = ``before`` - w the base's
+    step and d's sign that of its decay (a1, a2 >= 0): cautious weight decay, as
+    ``generic.cautious``. In place; ``before`` and ``decays`` are consumed:
+
+        p = (before - w) * decay;  s = min(sign(p), 0)  (-1 where they disagree)
+        w <- w - decay * (1 + s)
+    """
+    torch = _torch()
+    torch._foreach_sub_(before, ws)
+    torch._foreach_mul_(before, decays)
+    torch._foreach_sign_(before)
+    torch._foreach_clamp_max_(before, 0.0)
+    torch._foreach_addcmul_(decays, decays, before)
+    torch._foreach_sub_(ws, decays)
 
 
 # Each update below: (opt, groups, t), groups of the step (``_Group``), t = iterations + 1.

@@ -90,12 +90,18 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         eta = tf.identity(self._eta)
         step = steps.Step(eta, tf.identity(self._decay_scale),
                           tf.cast(super().learning_rate, tf.float32) * eta, self.lr_scaled_decay)
-        self._decay_variable(variable, index, step)
         self._lr_scale = eta * setting.lr_multiplier
+        result = []
+
+        def base_update():
+            result.append(super(TFKerasDecoupledWeightDecay, self)._update_step(
+                gradient, variable))
+
         try:
-            return super()._update_step(gradient, variable)
+            self._decayed_update(variable, index, step, base_update)
         finally:
             self._lr_scale = None
+        return result[0]
 
     def get_config(self):
         config = super().get_config()
