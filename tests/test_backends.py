@@ -21,7 +21,8 @@ NEUTRAL = ["test_reference.py", "test_arguments.py", "test_regularizers.py",
            "test_resume.py", "test_fit_case.py", "test_torch_parallel.py",
            "test_exact_decay.py", "test_schedule.py", "test_bases.py",
            "test_decay_options.py", "test_outside_changes.py", "test_w0_orders.py",
-           "test_schedule_peak.py", "test_units.py", "test_plain_keras_load.py"]
+           "test_schedule_peak.py", "test_units.py", "test_plain_keras_load.py",
+           "test_modern_decay.py"]
 
 
 @pytest.mark.slow

@@ -20,7 +20,9 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 MAX_RATIO = 1.5
-CASES = ["adamw_restarts", "adamw_schedule", "adamw_finetune", "adamw_amsgrad", "nadamw_restarts",
+CAUTIOUS = ["adamw_restarts", "adamw_schedule", "nadamw_restarts", "sgdw_momentum", "lion"]
+CASES = [f"{name}_cautious" for name in CAUTIOUS] + [
+         "adamw_restarts", "adamw_schedule", "adamw_finetune", "adamw_amsgrad", "nadamw_restarts",
          "sgdw_momentum", "sgdw_nesterov", "sgdw_plain", "lion", "rmsprop"]
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
@@ -77,3 +79,14 @@ def test_step_on_meta_reads_nothing_and_launches_as_few_ops_as_keras(probed, cas
     assert ours["ops_per_step"] <= MAX_RATIO * builtin, (
         f"{where}: more than {MAX_RATIO} x the built-in's ops per step; ours' most "
         f"frequent ops {ours['top_ops']}")
+
+
+@pytest.mark.parametrize("case", CAUTIOUS)
+def test_cautious_decay_costs_at_most_half_again_the_ops(probed, case):
+    """cautious_decay=True: the decay after the update, masked by its step (a copy of
+    the decayed weights and six multi-tensor ops), at most 1.5 x the ops per step of the
+    same optimizer without it."""
+    plain, cautious = probed[case]["ours"], probed[f"{case}_cautious"]["ours"]
+    assert cautious["ops_per_step"] <= MAX_RATIO * plain["ops_per_step"], (
+        f"[{case}] cautious {cautious['ops_per_step']} ops/step, without "
+        f"{plain['ops_per_step']}; most frequent {cautious['top_ops']}")

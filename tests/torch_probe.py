@@ -91,45 +91,55 @@ def _warmup_lr():  # (CosineDecay's warmup is a keras.ops.cond: a host read on t
 RESTARTS = dict(use_cosine_annealing=True, total_iterations=3, t_mult=2)
 SCALED = dict(weight_decays=WD, lr_scaled_decay=True, init_verbose=False)
 
-#: name -> (ours, the built-in doing the same math): functions of no argument.
+#: name -> (ours, the built-in doing the same math): functions of no argument (ours
+#: also takes keyword arguments to add).
 CASES = {
     "adamw_restarts": (
-        lambda: AdamW(learning_rate=LR, **RESTARTS, warmup_iterations=1,
+        lambda **extra: AdamW(**extra, learning_rate=LR, **RESTARTS, warmup_iterations=1,
                       lr_multipliers={"dense_1": 0.5, "head": 2.0},
                       weight_decays={"dense/kernel": (1e-4, 1e-2), "head": (0.0, 2e-2),
                                      "embed": (1e-4, 0.0)},
                       exclude_1d=True, init_verbose=False),
         lambda: keras.optimizers.AdamW(learning_rate=_restarts_lr(), weight_decay=WD)),
     "adamw_schedule": (
-        lambda: AdamW(learning_rate=_decay_lr(), **SCALED),
+        lambda **extra: AdamW(**extra, learning_rate=_decay_lr(), **SCALED),
         lambda: keras.optimizers.AdamW(learning_rate=_decay_lr(), weight_decay=WD)),
     "adamw_finetune": (  # decay toward w0 (taken at the first step), following the schedule
         lambda: AdamW(learning_rate=_warmup_lr(), weight_decays=WD, decay_toward="initial",
                       decay_follows_schedule=True, init_verbose=False),
         lambda: keras.optimizers.AdamW(learning_rate=_warmup_lr(), weight_decay=WD)),
     "adamw_amsgrad": (
-        lambda: AdamW(learning_rate=LR, amsgrad=True, **SCALED),
+        lambda **extra: AdamW(**extra, learning_rate=LR, amsgrad=True, **SCALED),
         lambda: keras.optimizers.AdamW(learning_rate=LR, amsgrad=True, weight_decay=WD)),
     "nadamw_restarts": (
-        lambda: NadamW(learning_rate=LR, **RESTARTS, weight_decays=WD, init_verbose=False),
+        lambda **extra: NadamW(**extra, learning_rate=LR, **RESTARTS, weight_decays=WD, init_verbose=False),
         lambda: keras.optimizers.Nadam(learning_rate=_restarts_lr(), weight_decay=WD)),
     "sgdw_momentum": (
-        lambda: SGDW(learning_rate=LR, momentum=0.9, **SCALED),
+        lambda **extra: SGDW(**extra, learning_rate=LR, momentum=0.9, **SCALED),
         lambda: keras.optimizers.SGD(learning_rate=LR, momentum=0.9, weight_decay=WD)),
     "sgdw_nesterov": (
-        lambda: SGDW(learning_rate=LR, momentum=0.9, nesterov=True, **SCALED),
+        lambda **extra: SGDW(**extra, learning_rate=LR, momentum=0.9, nesterov=True, **SCALED),
         lambda: keras.optimizers.SGD(learning_rate=LR, momentum=0.9, nesterov=True,
                                      weight_decay=WD)),
     "sgdw_plain": (
-        lambda: SGDW(learning_rate=LR, **SCALED),
+        lambda **extra: SGDW(**extra, learning_rate=LR, **SCALED),
         lambda: keras.optimizers.SGD(learning_rate=LR, weight_decay=WD)),
     "lion": (
-        lambda: LionW(learning_rate=1e-4, **SCALED),
+        lambda **extra: LionW(**extra, learning_rate=1e-4, **SCALED),
         lambda: keras.optimizers.Lion(learning_rate=1e-4, weight_decay=WD)),
     "rmsprop": (
-        lambda: RMSpropW(learning_rate=LR, **SCALED),
+        lambda **extra: RMSpropW(**extra, learning_rate=LR, **SCALED),
         lambda: keras.optimizers.RMSprop(learning_rate=LR, weight_decay=WD)),
 }
+
+
+#: cautious decay on some of the cases above: ``<case>_cautious`` is ``<case>`` with
+#: cautious_decay=True (tests/test_torch_device.py compares the two op counts)
+CAUTIOUS = ["adamw_restarts", "adamw_schedule", "nadamw_restarts", "sgdw_momentum", "lion"]
+
+
+CASES.update({f"{name}_cautious": (lambda ours=CASES[name][0]: ours(cautious_decay=True),
+                                    CASES[name][1]) for name in CAUTIOUS})
 
 
 def make_variables(shapes=SHAPES):
