@@ -151,6 +151,11 @@ CONFIG_ONLY: Tuple[Argument, ...] = (
     Argument("declared_decays", None,
              "The decays the model declared, per variable in build order (written by "
              "`get_config`, for tf_keras, whose variables do not keep them)."),
+    Argument("alpha_peak_at_start", None,
+             "The learning rate's peak that timescales and the units warning used when the "
+             "optimizer was made (written by `get_config`: a resumed run keeps it, whatever a "
+             "callback set the learning rate to since).",
+             lambda v: validation.optional_positive("alpha_peak_at_start", v)),
     Argument("excluded_by_type", None,
              "Build-order indices of the variables excluded by layer type (written by "
              "`get_config`)."),

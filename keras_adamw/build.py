@@ -68,7 +68,7 @@ class PlanBuilding:
                              timescale_l2=self._timescale_l2, **kwargs)
         self.plan = plan
         self._excluded_by_type = sorted(type_excluded) if self._exclude_types else None
-        plans.check_keys(rules, paths)
+        plans.check_keys(rules, paths, True if self._restored else self._frozen_paths)
         warn_unmatched_exclusions(
             [matching.key_to_config(k) for k in matching.Matcher(self._exclude_keys)
              .unmatched(paths)], "name or pattern", None, stacklevel=4)

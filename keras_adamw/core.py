@@ -85,6 +85,9 @@ class DecoupledCore(PlanBuilding):
         self._declared_by_index = settings.declared_decays
         self._previewed = None  # the settings the table showed at construction
         self._restored = False  # made by from_config (load_model): no table at build
+        #: with model=: the paths of its weights not trained now (frozen), which keys may
+        #: name (a warning at build, not an error)
+        self._frozen_paths = None
         self._step = None  # the scalars of the step being run or traced
         self._anchors = ()  # w0 per variable (decay_toward="initial"), made at build
         self._anchor_pairs = None  # (w, w0) of those variables (build.AnchorPairs)
@@ -93,8 +96,8 @@ class DecoupledCore(PlanBuilding):
         self._units_warned = False
         #: the learning rate's largest value where known (units.py: timescales, the
         #: warning), read now: a build inside a traced step cannot read it
-        self._alpha_peak = units.alpha_peak(getattr(self, "_learning_rate", None),
-                                            self.learning_rate_peak)
+        self._alpha_peak = settings.alpha_peak_at_start or units.alpha_peak(
+            getattr(self, "_learning_rate", None), self.learning_rate_peak)
         if self.decay_follows_schedule:  # alpha_peak, or a ValueError now
             self._learning_rate_peak = steps.schedule_peak(
                 getattr(self, "_learning_rate", None), self.learning_rate_peak)
@@ -117,6 +120,9 @@ class DecoupledCore(PlanBuilding):
             # then known as its own, and turned off without a warning)
             trained = list(model.trainable_variables)
             self._variable_paths = [restore.path_of(v) for v in trained]
+            trained_ids = {id(v) for v in trained}
+            self._frozen_paths = [restore.path_of(v) for v in model.weights
+                                  if id(v) not in trained_ids]
             self._declared_by_index = [
                 list(d) if d is not None else None
                 for d in (self._regularizers.declared_decay(v) for v in trained)]
@@ -255,9 +261,12 @@ class DecoupledCore(PlanBuilding):
         step = self._step
         if step is not None and learning_rate is step.learning_rate:
             return step
-        c = step.decay_scale if step is not None else self._state.decay_scale.value
-        return steps.Step(None if step is None else step.eta, c, learning_rate,
-                          self.lr_scaled_decay)
+        if step is not None:
+            return steps.Step(step.eta, step.decay_scale, learning_rate,
+                              self.lr_scaled_decay, step.norm)
+        return steps.Step(None, self._state.decay_scale.value, learning_rate,
+                          self.lr_scaled_decay,
+                          steps.normalization(self, self._state.cycle_length.value))
 
     def _decay_terms(self, variable, index: int, step, value=None):
         """(a1 sign(d) + a2 d, d), d = w or w - w0 with w = ``value`` (w before the step;
@@ -266,7 +275,8 @@ class DecoupledCore(PlanBuilding):
         setting = self.plan.settings[index]
         if not (setting.l1 or setting.l2):
             return None
-        a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
+        a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2,
+                            normalized=not setting.timescale)
         anchor = self._anchors[index] if self._anchors else None
         d = generic.target_offset(variable if value is None else value, anchor)
         return generic.decay(variable, a1, a2, d=d), d
@@ -353,7 +363,8 @@ class DecoupledCore(PlanBuilding):
         config = arguments.to_config(self._settings)
         config.update(t_cur=self._t_cur_start, variable_paths=self._variable_paths,
                       excluded_by_type=self._excluded_by_type,
-                      declared_decays=self._declared_by_index)
+                      declared_decays=self._declared_by_index,
+                      alpha_peak_at_start=self._alpha_peak)
         return config
 
 

@@ -122,10 +122,12 @@ class DecoupledWeightDecay(DecoupledCore):
         """Keras' own, and a file of keras_adamw 2.2.0, which has no ``decay_anchored``
         flag (the last variable here): its w0 was taken at build and is restored
         as it is (the flag set), not taken again."""
-        flag = self._anchored
-        if flag is not None and self.variables and self.variables[-1] is flag and \
-                len(store.keys()) == len(self.variables) - 1:
-            for i, variable in enumerate(self.variables[:-1]):
+        flag, variables = self._anchored, self.variables
+        if flag is not None and variables and variables[-1] is flag and \
+                len(store.keys()) == len(variables) - 1 and all(
+                    tuple(store[str(i)].shape) == tuple(v.shape)
+                    for i, v in enumerate(variables[:-1])):
+            for i, variable in enumerate(variables[:-1]):
                 variable.assign(store[str(i)])
             flag.assign(1)
             return

@@ -263,9 +263,24 @@ class Matcher:
                 "specific key (more path components, or the exact path) or an earlier "
                 "key of equal specificity wins.", stacklevel=5)
 
-    def require_all_matched(self, argument: str, paths: Sequence[str]) -> None:
-        """ValueError naming every key of ``argument`` that matches no path."""
+    def require_all_matched(self, argument: str, paths: Sequence[str],
+                            frozen: Optional[Sequence[str]] = None) -> None:
+        """ValueError naming every key of ``argument`` that matches no path; a key that
+        matches only ``frozen`` paths (the model's weights this optimizer does not
+        train now: a frozen backbone; ``True``: any key, for an optimizer restored from
+        a config, whose keys were checked when it was made) is a warning instead."""
         unmatched = self.unmatched(paths)
+        if frozen and unmatched:  # True: every path of the model may be frozen
+            known = set() if frozen is True else set(
+                Matcher(dict.fromkeys(unmatched)).unmatched(frozen))
+            idle = [k for k in unmatched if k not in known]
+            if idle:
+                warnings.warn(
+                    f"keras_adamw: `{argument}` key(s) {[key_to_config(k) for k in idle]} "
+                    "match only weights that are not trained now (frozen): they apply "
+                    "once an optimizer is built on them (recompile after unfreezing).",
+                    stacklevel=6)
+            unmatched = [k for k in unmatched if k in known]
         if not unmatched:
             return
         lines = [f"  {key_to_config(k)!r}: closest variable paths "

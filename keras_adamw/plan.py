@@ -45,7 +45,8 @@ class VariableSetting:
     l2: float = 0.0
     #: "zero", or "initial": the decay pulls w toward w0 (only where l1 or l2 > 0)
     toward: str = "zero"
-    #: l2 was given as a Timescale (units.py) and resolved for this variable's mu
+    #: l2 was given as a Timescale (units.py), resolved for this variable's mu; such a
+    #: decay is not normalized (the same shrink per step in every cycle)
     timescale: bool = False
 
 
@@ -72,6 +73,8 @@ class Group:
     placement: Hashable
     indices: Tuple[int, ...]
     toward: str = "zero"
+    #: False for a decay given as a Timescale: not normalized (step.Step.decay)
+    normalized: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +94,10 @@ class Plan:
         return tuple(dict.fromkeys(s.lr_multiplier for s in self.settings))
 
     @property
-    def decays(self) -> Tuple[Tuple[float, float, float, str], ...]:
-        """The distinct (mu, l1, l2, toward) with a decay, in order of first use."""
-        return tuple(dict.fromkeys((s.lr_multiplier, s.l1, s.l2, s.toward)
+    def decays(self) -> Tuple[Tuple[float, float, float, str, bool], ...]:
+        """The distinct (mu, l1, l2, toward, timescale) with a decay, in order of first
+        use."""
+        return tuple(dict.fromkeys((s.lr_multiplier, s.l1, s.l2, s.toward, s.timescale)
                                    for s in self.settings if s.l1 or s.l2))
 
 
@@ -166,26 +170,31 @@ def _groups(settings, variables, placement):
         where = placement(variable)
         by_lr.setdefault((s.lr_multiplier, where), []).append(i)
         if s.l1 or s.l2:
-            by_decay.setdefault((s.lr_multiplier, s.l1, s.l2, s.toward, where), []).append(i)
+            by_decay.setdefault((s.lr_multiplier, s.l1, s.l2, s.toward, s.timescale, where),
+                                []).append(i)
     return (tuple(Group(mu, 0.0, 0.0, where, tuple(ix)) for (mu, where), ix in by_lr.items()),
-            tuple(Group(mu, l1, l2, where, tuple(ix), toward)
-                  for (mu, l1, l2, toward, where), ix in by_decay.items()))
+            tuple(Group(mu, l1, l2, where, tuple(ix), toward, not timescale)
+                  for (mu, l1, l2, toward, timescale, where), ix in by_decay.items()))
 
 
-def require_matched(rules: Rules, paths: Sequence[str]) -> None:
+def require_matched(rules: Rules, paths: Sequence[str],
+                    frozen: Optional[Sequence[str]] = None) -> None:
     """Every ``lr_multipliers``, ``weight_decays`` and ``decay_toward`` key matches one
-    of ``paths``, else a ValueError naming the key and the closest paths."""
-    matching.Matcher(rules.lr_multipliers or {}).require_all_matched("lr_multipliers", paths)
+    of ``paths``, else a ValueError naming the key and the closest paths (a warning
+    for a key that matches only ``frozen`` paths: weights not trained now)."""
+    matching.Matcher(rules.lr_multipliers or {}).require_all_matched(
+        "lr_multipliers", paths, frozen)
     matching.Matcher(rules.weight_decays if isinstance(rules.weight_decays, dict)
-                     else {}).require_all_matched("weight_decays", paths)
+                     else {}).require_all_matched("weight_decays", paths, frozen)
     if isinstance(rules.decay_toward, dict):
-        matching.Matcher(rules.decay_toward).require_all_matched("decay_toward", paths)
+        matching.Matcher(rules.decay_toward).require_all_matched("decay_toward", paths, frozen)
 
 
-def check_keys(rules: Rules, paths: Sequence[str]) -> None:
+def check_keys(rules: Rules, paths: Sequence[str],
+               frozen: Optional[Sequence[str]] = None) -> None:
     """``require_matched``, and a warning for a key that matches only where a more
     specific one wins."""
-    require_matched(rules, paths)
+    require_matched(rules, paths, frozen)
     matching.Matcher(rules.lr_multipliers or {}).warn_never_applied("lr_multipliers", paths)
     matching.Matcher(rules.weight_decays if isinstance(rules.weight_decays, dict)
                      else {}).warn_never_applied("weight_decays", paths)

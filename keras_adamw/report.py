@@ -19,7 +19,8 @@ def _initial_learning_rate(optimizer):
 
 def _timescale(optimizer, setting) -> str:
     """tau = 1 / (c_peak(mu) * l2) in applied steps (``units.py``), or "-"."""
-    c = units.peak_scale(optimizer, setting.lr_multiplier) if setting.l2 else None
+    c = (units.peak_scale(optimizer, setting.lr_multiplier, not setting.timescale)
+         if setting.l2 else None)
     return f"{1.0 / (c * setting.l2):.4g} steps" if c else "-"
 
 
@@ -34,7 +35,9 @@ def settings_table(optimizer, settings, variables) -> str:
               else 1.0)
     if alpha0 is not None and follows:
         c = steps._follow(optimizer, c, alpha0)  # times alpha_0 / alpha_peak
-    step = None if alpha0 is None else Step(eta0, c, alpha0 * eta0, optimizer.lr_scaled_decay)
+    norm = steps.normalization(optimizer, optimizer.total_iterations or 1)
+    step = None if alpha0 is None else Step(eta0, c, alpha0 * eta0, optimizer.lr_scaled_decay,
+                                            norm)
 
     header = ("variable", "shape", "lr_mult", "l1", "l2", "decay at step 0", "timescale")
     rows = []
@@ -44,7 +47,8 @@ def settings_table(optimizer, settings, variables) -> str:
         elif alpha0 is None:
             first = "lr-scaled"
         else:  # (a1, a2) of the first step (step.py)
-            a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2)
+            a1, a2 = step.decay(setting.lr_multiplier, setting.l1, setting.l2,
+                                normalized=not setting.timescale)
             d = "(w-w0)" if setting.toward == "initial" else "w"
             parts = ([f"{a2:.3g}*{d}"] if a2 is not None else []) + (
                 [f"{a1:.3g}*sign({d})"] if a1 is not None else [])

@@ -13,7 +13,8 @@ For the step with schedule state (t_cur, T_i, i) and learning rate alpha_t:
                                                     gamma_t = alpha_t eta_t mu)
     lr_mu   = eta_t * mu * alpha_t                 (each learning-rate group)
     a1, a2  = c * l1, c * l2                       (each decay group, times lr_mu with
-                                                    lr_scaled_decay)
+                                                    lr_scaled_decay; c / s for a decay
+                                                    given as a Timescale)
 
 A variable w of a decay group then loses ``a1 * sign(d) + a2 * d`` with d = w (or
 d = w - w0 with ``decay_toward="initial"``; w before the step) and gets the base
@@ -29,7 +30,8 @@ from typing import Dict, Optional, Tuple
 from . import schedule
 from ._keras import keras, ops
 
-__all__ = ["schedule_scalars", "schedule_peak", "is_constant", "Step", "step_values"]
+__all__ = ["schedule_scalars", "normalization", "schedule_peak", "is_constant", "Step",
+           "step_values"]
 
 
 def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
@@ -37,12 +39,7 @@ def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
     ``cycle_length``) behind it; see the module docstring."""
     eta = (schedule.multiplier(t_cur, cycle_length, cycle, optimizer._shape)
            if optimizer.use_cosine_annealing else 1.0)
-    if optimizer.total_iterations_wd is not None:
-        s = schedule.normalization_scale(optimizer.total_iterations_wd)
-    elif optimizer.total_iterations is not None:
-        s = schedule.normalization_scale(cycle_length)
-    else:
-        s = 1.0
+    s = normalization(optimizer, cycle_length)
     if not optimizer.lr_scaled_decay:
         return eta, eta * s
     if optimizer.decay_follows_schedule and optimizer.use_cosine_annealing:
@@ -95,6 +92,16 @@ def is_constant(learning_rate) -> bool:
         learning_rate, "assign")
 
 
+def normalization(optimizer, cycle_length):
+    """s = sqrt(1 / T_norm): T_norm = total_iterations_wd, else the cycle length (with
+    total_iterations), else no normalization (1.0)."""
+    if optimizer.total_iterations_wd is not None:
+        return schedule.normalization_scale(optimizer.total_iterations_wd)
+    if optimizer.total_iterations is not None:
+        return schedule.normalization_scale(cycle_length)
+    return 1.0
+
+
 def schedule_peak(learning_rate, given=None) -> Optional[float]:
     """alpha_peak for ``decay_follows_schedule``: ``given`` (``learning_rate_peak``);
     else, for a schedule, its largest value where Keras' or tf_keras' own class says it
@@ -135,9 +142,11 @@ class Step:
     learning rate of each multiplier and the coefficients of each decay group, cast
     to the dtype a kernel asks for. Values of this step, never state."""
 
-    def __init__(self, eta, decay_scale, learning_rate, lr_scaled_decay: bool):
+    def __init__(self, eta, decay_scale, learning_rate, lr_scaled_decay: bool, norm=1.0):
         self.eta = eta
         self.decay_scale = decay_scale
+        #: s, the normalization in decay_scale (a Timescale's decay is without it)
+        self.norm = norm
         #: alpha_t * eta_t: the learning rate of mu = 1
         self.learning_rate = learning_rate
         self.lr_scaled_decay = lr_scaled_decay
@@ -151,16 +160,25 @@ class Step:
             self._memo[key] = lr if mu == 1.0 else lr * mu
         return self._memo[key]
 
-    def decay(self, mu: float, l1: float, l2: float, dtype=None) -> Tuple:
+    def decay(self, mu: float, l1: float, l2: float, dtype=None, normalized: bool = True
+              ) -> Tuple:
         """(a1, a2) = (c l1, c l2), times lr_mu with lr_scaled_decay; None for a zero
-        factor."""
-        key = ("decay", mu, l1, l2, dtype)
+        factor. ``normalized=False`` (a decay given as a Timescale): c / s, the same
+        shrink in every cycle."""
+        key = ("decay", mu, l1, l2, dtype, normalized)
         if key not in self._memo:
-            c = _cast(self.decay_scale, dtype)
+            c = self.decay_scale if normalized else _unnormalized(self.decay_scale, self.norm)
+            c = _cast(c, dtype)
             if self.lr_scaled_decay:
                 c = c * self.lr(mu, dtype)
             self._memo[key] = (c * l1 if l1 else None, c * l2 if l2 else None)
         return self._memo[key]
+
+
+def _unnormalized(c, s):
+    if isinstance(s, (int, float)):
+        return c / s if s != 1.0 else c
+    return ops.divide(c, ops.cast(s, "float32"))
 
 
 def _follow(optimizer, c, alpha):
@@ -176,13 +194,14 @@ def _follow(optimizer, c, alpha):
 def begin(optimizer, state, learning_rate) -> Step:
     """The step's scalars from its schedule state and Keras' learning rate alpha_t."""
     eta, c = schedule_scalars(optimizer, *state)
+    norm = normalization(optimizer, state[1])
     c = _follow(optimizer, c, learning_rate)
     if not isinstance(eta, float):
         eta = ops.cast(eta, "float32")
     if optimizer.use_cosine_annealing:
         learning_rate = (learning_rate * eta if isinstance(eta, float)
                          else ops.multiply(ops.cast(learning_rate, "float32"), eta))
-    return Step(eta, c, learning_rate, optimizer.lr_scaled_decay)
+    return Step(eta, c, learning_rate, optimizer.lr_scaled_decay, norm)
 
 
 def step_values(optimizer, state, alpha) -> Dict[str, object]:
@@ -194,17 +213,19 @@ def step_values(optimizer, state, alpha) -> Dict[str, object]:
     cautious_decay: then a2 is what an element the mask keeps loses). alpha is a number, or a
     device value (a schedule's): then the values that depend on it are tensors, not
     read."""
-    eta, c = (float(x) for x in schedule_scalars(optimizer, *(int(x) for x in state)))
+    state = tuple(int(x) for x in state)
+    eta, c = (float(x) for x in schedule_scalars(optimizer, *state))
     if isinstance(alpha, (int, float)):
         alpha = float(alpha)
-    step = Step(eta, _follow(optimizer, c, alpha), alpha * eta, optimizer.lr_scaled_decay)
+    step = Step(eta, _follow(optimizer, c, alpha), alpha * eta, optimizer.lr_scaled_decay,
+                float(normalization(optimizer, state[1])))
     values = {"eta_t": step.eta, "lr": step.learning_rate}
     multipliers, decays = _groups(optimizer)
     for mu in multipliers:
         if mu != 1.0:
             values[f"lr_mu={mu:g}"] = step.lr(mu)
-    for mu, l1, l2, toward in decays:
-        a1, a2 = step.decay(mu, l1, l2)
+    for mu, l1, l2, toward, timescale in decays:
+        a1, a2 = step.decay(mu, l1, l2, normalized=not timescale)
         suffix = (f"_mu={mu:g}" if optimizer.lr_scaled_decay else "") + (
             "_to_w0" if toward == "initial" else "") + (
             "_cautious" if optimizer.cautious_decay else "")
@@ -229,7 +250,7 @@ def _groups(optimizer):
     if decays is None:
         return multipliers, ()
     pairs = decays.values() if isinstance(decays, dict) else [(0.0, decays)]
-    pairs = [(l1, l2 if isinstance(l2, float) else optimizer._timescale_l2(l2, 1.0))
-             for l1, l2 in pairs]
-    return multipliers, tuple(dict.fromkeys((1.0, l1, l2, toward) for l1, l2 in pairs
+    pairs = [(l1, l2, False) if isinstance(l2, float) else
+             (l1, optimizer._timescale_l2(l2, 1.0), True) for l1, l2 in pairs]
+    return multipliers, tuple(dict.fromkeys((1.0, l1, l2, toward, t) for l1, l2, t in pairs
                                             if l1 or l2))

@@ -17,8 +17,9 @@ shrinks a weight by e, at the schedule's peak:
 with eta_peak = eta_max (1 without annealing), s_0 = sqrt(1 / T_norm) of the first cycle
 (1 without normalization) and alpha_peak the learning rate's largest value
 (decay_follows_schedule's alpha_t / alpha_peak is 1 at the peak). A decay given as
-``Timescale(steps)`` gets ``l2 = 1 / (c_peak(mu) * steps)``: at the peak each weight
-loses exactly 1 / steps of itself per applied step, normalized or not.
+``Timescale(steps)`` is not normalized (it says its own length) and gets ``l2 = 1 /
+(c_peak(mu) * steps)`` without s_0: at the peak of every cycle each weight loses
+exactly 1 / steps of itself per applied step.
 
 A decay whose per-step fraction c_peak(mu) * l2 is more than ``WARN_FRACTION`` (a
 timescale under 100 applied steps) at the peak of the first cycle warns once: most
@@ -66,6 +67,8 @@ class Timescale:
                 not math.isfinite(value) or value <= 0:
             raise ValueError(f"Timescale: `{name}` must be a finite number > 0; got {value!r}.")
         self.steps = float(steps if steps is not None else epochs * steps_per_epoch)
+        if self.steps < 1:  # a shorter one takes more than the whole weight in a step
+            raise ValueError(f"Timescale: at least 1 applied step; got {self.steps:g} steps.")
         self.steps_per_epoch = None if steps_per_epoch is None else int(steps_per_epoch)
 
     @property
@@ -99,12 +102,13 @@ class Timescale:
             "timescale_steps", "steps_per_epoch"}
 
 
-def peak_scale(optimizer, mu: float = 1.0) -> Optional[float]:
-    """c_peak(mu) (module docstring), or None where alpha_peak is not known
-    (``lr_scaled_decay`` with a schedule that does not say its peak)."""
+def peak_scale(optimizer, mu: float = 1.0, normalized: bool = True) -> Optional[float]:
+    """c_peak(mu) (module docstring; without s_0 for a Timescale's decay,
+    ``normalized=False``), or None where alpha_peak is not known (``lr_scaled_decay``
+    with a schedule that does not say its peak)."""
     eta = optimizer.eta_max if optimizer.use_cosine_annealing else 1.0
     t_norm = optimizer.total_iterations_wd or optimizer.total_iterations
-    c = eta * (math.sqrt(1.0 / t_norm) if t_norm else 1.0)
+    c = eta * (math.sqrt(1.0 / t_norm) if t_norm and normalized else 1.0)
     if optimizer.lr_scaled_decay:
         alpha = optimizer._alpha_peak
         if alpha is None:
@@ -114,8 +118,13 @@ def peak_scale(optimizer, mu: float = 1.0) -> Optional[float]:
 
 
 def timescale_l2(optimizer, timescale: Timescale, mu: float = 1.0) -> float:
-    """l2 = 1 / (c_peak(mu) * steps): the decay whose timescale is ``timescale``."""
-    c = peak_scale(optimizer, mu)
+    """l2 = 1 / (c_peak(mu) * steps) without normalization (a Timescale's decay is not
+    normalized: the same shrink at the peak of every cycle): the decay whose timescale
+    is ``timescale``. 0 for a variable whose learning rate is 0 with lr_scaled_decay
+    (mu = 0: its decay is 0 whatever l2)."""
+    c = peak_scale(optimizer, mu, normalized=False)
+    if optimizer.lr_scaled_decay and mu == 0:
+        return 0.0
     if c is None:
         raise ValueError(
             f"weight_decays: {timescale!r} with lr_scaled_decay=True needs the learning "
@@ -179,11 +188,14 @@ def warn_other_units(optimizer, settings, stacklevel: int) -> None:
     else:
         ported = (f" (l2 times the learning rate: {example:g} * {alpha:g} = "
                   f"{example * alpha:.3g})" if alpha else "")
+        normalized = (" (and total_iterations_wd=1: theirs is not normalized by the run's "
+                      "length)" if optimizer.total_iterations or optimizer.total_iterations_wd
+                      else "")
         fix = ("decays here are per applied step and not multiplied by the learning rate "
                "(the paper's units), so a value from torch.optim.AdamW or "
                "keras.optimizers.AdamW is about 1/learning rate times too strong here. To "
-               "keep such a value, add lr_scaled_decay=True; or give its value in these "
-               f"units{ported}, or a Timescale(epochs=..., steps_per_epoch=...).")
+               f"keep such a value, add lr_scaled_decay=True{normalized}; or give its value "
+               f"in these units{ported}, or a Timescale(epochs=..., steps_per_epoch=...).")
     warnings.warn("keras_adamw: a weight decay shrinks weights by more than "
                   f"{WARN_FRACTION:.0%} per step:\n" + "\n".join(lines) + "\n" + fix,
                   stacklevel=stacklevel)

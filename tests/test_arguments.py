@@ -338,3 +338,29 @@ def test_init_verbose_with_model_prints_before_training(capsys):
     model.compile(opt, loss="mse")
     model.fit(np.ones((8, 4), "float32"), np.ones((8, 1), "float32"), verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_a_key_for_frozen_weights_warns_and_applies_after_unfreezing(tmp_path):
+    """Head first, backbone frozen, one set of keys for both phases: a key that matches
+    only frozen weights warns at build (it is not a typo: the model has them), fit runs,
+    a save and load_model of that phase works, and after unfreezing the key applies."""
+    inp = keras.Input((4,))
+    backbone = keras.layers.Dense(5, name="backbone")
+    model = keras.Model(inp, keras.layers.Dense(2, name="head")(backbone(inp)))
+    backbone.trainable = False
+    kwargs = dict(lr_multipliers={"backbone": 0.1}, weight_decays={"backbone": 1e-4},
+                  init_verbose=False)
+    model.compile(AdamW(model=model, **kwargs), loss="mse")
+    x, y = np.ones((4, 4), "float32"), np.ones((4, 2), "float32")
+    with pytest.warns(UserWarning, match="not trained now"):
+        model.fit(x, y, verbose=0)
+    model.save(tmp_path / "phase1.keras")
+    with pytest.warns(UserWarning, match="not trained now"):
+        keras.saving.load_model(tmp_path / "phase1.keras")
+    with pytest.raises(ValueError, match="backbon"):  # a typo is still an error
+        AdamW(model=model, lr_multipliers={"backbon": 0.1}, init_verbose=False)
+    backbone.trainable = True
+    opt = AdamW(model=model, **kwargs)
+    model.compile(opt, loss="mse")
+    model.fit(x, y, verbose=0)
+    assert opt.setting_of(backbone.kernel).lr_multiplier == 0.1

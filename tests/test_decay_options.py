@@ -189,7 +189,6 @@ def test_decay_toward_across_a_model_recreation():
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(learning_rate=lambda: 0.1, decay_follows_schedule=True), ValueError,
      "learning_rate_peak"),
-    (dict(decay_follows_schedule=True, lr_scaled_decay=True), ValueError, "lr_scaled_decay"),
     (dict(learning_rate_peak=0.1), ValueError, "decay_follows_schedule"),
     (dict(decay_follows_schedule=True, learning_rate_peak=0.0), ValueError,
      "learning_rate_peak"),

@@ -617,9 +617,9 @@ def test_type_exclusions_survive_a_save_before_training(tmp_path):
 
 
 def test_a_broad_key_with_exclusions_is_no_warning():
-    """{"dense": 0.1} with exclude "bias": the usual recipe, nothing to report."""
+    """{"dense": 1e-3} with exclude "bias": the usual recipe, nothing to report."""
     model = _sequential("net")
-    opt = AdamW(weight_decays={"dense": 0.1}, exclude_from_weight_decay=["bias"],
+    opt = AdamW(weight_decays={"dense": 1e-3}, exclude_from_weight_decay=["bias"],
                 init_verbose=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -92,6 +92,7 @@ def test_timescale_config_round_trip():
 @pytest.mark.parametrize("args, kwargs", [
     ((), {}), ((0,), {}), ((-5,), {}), ((10,), {"epochs": 2}), ((), {"epochs": 2}),
     ((), {"epochs": 2, "steps_per_epoch": 0}), ((float("inf"),), {}), (("10",), {}),
+    ((0.5,), {}),  # under one step: the decay would take more than the weight
 ])
 def test_timescale_bad_input(args, kwargs):
     with pytest.raises(ValueError, match="Timescale"):
@@ -163,3 +164,40 @@ def test_with_model_the_warning_comes_at_construction():
         2, name="d", kernel_regularizer=keras.regularizers.L2(0.05))(inp))
     with pytest.warns(UserWarning, match="per step"):
         AdamW(model=model, learning_rate=1e-3, init_verbose=False)
+
+
+def test_a_timescale_holds_at_the_peak_of_every_cycle():
+    """A Timescale's decay is not normalized: with cycles of 4, 8 and 16 steps (each
+    normalized by its own length otherwise) every cycle's first step shrinks by 1/tau."""
+    v = keras.Variable(np.ones((3,), "float32"))
+    opt = AdamW(learning_rate=1e-3, weight_decays=Timescale(steps=40), init_verbose=False,
+                use_cosine_annealing=True, total_iterations=4, t_mult=2)
+    shrinks = []
+    for _ in range(28):
+        before = float(keras.ops.convert_to_numpy(v)[0])
+        opt.apply_gradients([(keras.ops.zeros((3,)), v)])
+        shrinks.append(1 - float(keras.ops.convert_to_numpy(v)[0]) / before)
+    np.testing.assert_allclose([shrinks[0], shrinks[4], shrinks[12]], 1 / 40, rtol=1e-4)
+
+
+def test_a_timescale_with_lr_scaled_decay_keeps_its_learning_rate_through_a_resume(tmp_path):
+    """l2 comes from the learning rate when the optimizer was made, kept in the config:
+    a callback that lowers the learning rate before a save does not change it."""
+    model = two_layer_model()
+    model.compile(AdamW(learning_rate=1e-3, lr_scaled_decay=True, init_verbose=False,
+                        weight_decays=Timescale(steps=100)), loss="mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 2), "float32"), batch_size=8, epochs=2,
+              verbose=0, callbacks=[keras.callbacks.LearningRateScheduler(
+                  lambda epoch, lr: 1e-3 if epoch == 0 else 1e-4)])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert [s.l2 for s in loaded.optimizer.plan.settings] == pytest.approx([10.0, 10.0])
+
+
+def test_a_zero_multiplier_with_lr_scaled_decay_and_a_timescale_gets_no_decay():
+    model = two_layer_model()
+    opt = SGDW(learning_rate=0.1, lr_scaled_decay=True, weight_decays=Timescale(steps=100),
+               lr_multipliers={"b": 0.0}, init_verbose=False)
+    a, b = _first_step_shrink(opt, model)
+    np.testing.assert_allclose(a, 1 / 100, rtol=1e-4, atol=2e-7)
+    np.testing.assert_array_equal(b, 0.0)

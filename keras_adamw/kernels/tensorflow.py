@@ -191,7 +191,8 @@ def _whole_step(optimizer, grads, variables, step, *, algorithm: str) -> bool:
         if decayed:
             anchor = optimizer._anchors[index]
             anchor = None if anchor is None else anchor.value
-            coefficients = step.decay(s.lr_multiplier, s.l1, s.l2, dtype)
+            coefficients = step.decay(s.lr_multiplier, s.l1, s.l2, dtype,
+                                      normalized=not s.timescale)
             if optimizer.cautious_decay:  # after the update, masked by its step
                 d = value.read_value() if anchor is None else value.read_value() - anchor
                 decay = generic.decay(value, *coefficients, d=d)

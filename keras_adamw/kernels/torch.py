@@ -192,7 +192,8 @@ def _parallel_step(opt, grads, variables, step, *, update, lr_groups, decay_grou
                 ws = [values[i] for i in present]
                 anchors = ([opt._anchors[i]._value for i in present]
                            if group.toward == "initial" else None)
-                a1, a2 = step.decay(group.lr_multiplier, group.l1, group.l2)
+                a1, a2 = step.decay(group.lr_multiplier, group.l1, group.l2,
+                                    normalized=group.normalized)
                 a1 = _scalar(a1, ws[0]) if a1 is not None else None
                 a2 = _scalar(a2, ws[0]) if a2 is not None else None
                 if cautious:

@@ -89,7 +89,8 @@ class TFKerasDecoupledWeightDecay(DecoupledCore):
         setting = self.plan.settings[index]
         eta = tf.identity(self._eta)
         step = steps.Step(eta, tf.identity(self._decay_scale),
-                          tf.cast(super().learning_rate, tf.float32) * eta, self.lr_scaled_decay)
+                          tf.cast(super().learning_rate, tf.float32) * eta, self.lr_scaled_decay,
+                          steps.normalization(self, tf.identity(self._cycle_length)))
         self._lr_scale = eta * setting.lr_multiplier
         result = []
 
