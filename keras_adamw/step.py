@@ -62,7 +62,9 @@ def _known_peak(schedule) -> Optional[float]:
         target = get("initial_learning_rate") if target is None else float(target)
         return max([target, target * get("alpha")]
                    + ([get("initial_learning_rate")] if warmup else []))
-    if name == "PolynomialDecay":  # from initial to end
+    if name == "PolynomialDecay":  # from initial to end (power > 0: between them)
+        if get("power") <= 0:
+            return None
         return max(get("initial_learning_rate"), get("end_learning_rate"))
     if name == "PiecewiseConstantDecay":
         return max(float(v) for v in schedule.values)

@@ -163,8 +163,8 @@ def warn_other_units(optimizer, settings, stacklevel: int) -> None:
     """Warn once per optimizer about every decay group whose per-step fraction at the
     peak, c_peak(mu) * l2, is above ``WARN_FRACTION``, unless it was given as a
     ``Timescale`` (then it is what the user asked for)."""
-    if getattr(optimizer, "_units_warned", False):
-        return
+    if getattr(optimizer, "_units_warned", False) or getattr(optimizer, "_restored", False):
+        return  # said once, when the optimizer was made (not again at a resume)
     strong = {}  # (mu, l2) -> paths
     for s in settings:
         c = peak_scale(optimizer, s.lr_multiplier) if s.l2 and not s.timescale else None

@@ -140,7 +140,7 @@ def decay_toward_arg(value):
     def target(name, v):
         if not isinstance(v, str) or v not in DECAY_TARGETS:
             raise ValueError(f"`{name}` must be 'zero' or 'initial' (decay toward 0, or "
-                             f"toward the weight's value when the optimizer was built); "
+                             f"toward w0, the weight's value at the optimizer's first update); "
                              f"got {v!r}.")
         return v
 

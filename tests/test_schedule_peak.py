@@ -76,6 +76,7 @@ UNKNOWN = {
     "increasing_exponential": lambda: S.ExponentialDecay(0.01, 10, 1.5),
     "increasing_inverse_time": lambda: S.InverseTimeDecay(0.01, 10, -0.05),
     "growing_restarts": lambda: S.CosineDecayRestarts(0.01, 10, m_mul=1.2),
+    "polynomial_negative_power": lambda: S.PolynomialDecay(0.01, 10, 1e-3, power=-1.0),
     "callable": lambda: (lambda: 0.01),
 }
 

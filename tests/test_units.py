@@ -201,3 +201,15 @@ def test_a_zero_multiplier_with_lr_scaled_decay_and_a_timescale_gets_no_decay():
     a, b = _first_step_shrink(opt, model)
     np.testing.assert_allclose(a, 1 / 100, rtol=1e-4, atol=2e-7)
     np.testing.assert_array_equal(b, 0.0)
+
+
+def test_the_warning_is_not_repeated_by_load_model(tmp_path):
+    model = two_layer_model()
+    with pytest.warns(UserWarning, match="per step"):
+        model.compile(AdamW(weight_decays=0.05, init_verbose=False), loss="mse")
+        model.fit(np.ones((4, 4), "float32"), np.ones((4, 2), "float32"), verbose=0)
+    model.save(tmp_path / "m.keras")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        keras.saving.load_model(tmp_path / "m.keras")
+    assert not [w for w in caught if "per step" in str(w.message)]
