@@ -16,7 +16,9 @@ shrinks a weight by e, at the schedule's peak:
 
 with eta_peak = eta_max (1 without annealing), s_0 = sqrt(1 / T_norm) of the first cycle
 (1 without normalization) and alpha_peak the learning rate's largest value
-(decay_follows_schedule's alpha_t / alpha_peak is 1 at the peak). A decay given as
+(decay_follows_schedule's alpha_t / alpha_peak is 1 at the peak): ``learning_rate_peak``,
+a Keras schedule's known peak, or a constant learning rate's value when the optimizer is
+made (kept in its config; give ``learning_rate_peak`` if a callback will raise it). A decay given as
 ``Timescale(steps)`` is not normalized (it says its own length) and gets ``l2 = 1 /
 (c_peak(mu) * steps)`` without s_0: at the peak of every cycle each weight loses
 exactly 1 / steps of itself per applied step.
