@@ -25,6 +25,18 @@ def test_signature_lists_every_argument_with_its_default(cls):
     assert "weight_decay" not in params  # Keras' own, refused
 
 
+def test_model_is_keyword_in_the_signature_and_the_docs_and_positional_still_works():
+    """The signature shows `model` keyword-only, as the README and help() say (an IDE
+    flags no documented call); 1.38's `AdamW(model, ...)` still works."""
+    assert inspect.signature(AdamW).parameters["model"].kind is inspect.Parameter.KEYWORD_ONLY
+    doc = next(a.doc for a in arguments.ARGUMENTS if a.name == "model")
+    assert doc.startswith("A built Keras model (keyword;")
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(2, kernel_regularizer=keras.regularizers.L2(
+        1e-3))(inp))
+    assert AdamW(model, learning_rate=1e-3, init_verbose=False).weight_decays
+
+
 def test_config_holds_every_argument():
     config = AdamW(init_verbose=False).get_config()
     for name in arguments.NAMES:
