@@ -1,10 +1,10 @@
 """What an optimizer does at build: its plan from its arguments and the variables
 (``plan.py``; what a saved config restores, ``restore.py``), the checks and warnings
-about keys, exclusions and declared decays, the ``init_verbose`` table, and w0 for the
-variables decayed toward their initial values.
+about keys, exclusions and declared decays, and the ``init_verbose`` table (w0, made at
+build too: ``anchors.py``).
 
 A mixin of ``core.DecoupledCore``: it reads the attributes ``core`` adopts from the
-arguments, and sets ``plan``, ``_anchors`` and what the config keeps.
+arguments, and sets ``plan`` and what the config keeps.
 """
 
 import warnings
@@ -14,17 +14,6 @@ from . import matching, plan as plans, report, restore, units
 __all__ = ["PlanBuilding", "warn_unmatched_exclusions"]
 
 
-class AnchorPairs:
-    """The (w, w0) pairs, out of sight of Keras' attribute tracking: a tuple of the
-    model's variables kept as an optimizer attribute would make them optimizer
-    variables (saved with it, and donated twice by JAX's train step)."""
-
-    __slots__ = ("pairs",)
-
-    def __init__(self, pairs: tuple):
-        self.pairs = pairs
-
-
 class PlanBuilding:
     """The build-time part of ``core.DecoupledCore``."""
 
@@ -32,20 +21,6 @@ class PlanBuilding:
         return plans.Rules(self.lr_multipliers, self._user_decays, self._exclude_keys,
                            self.exclude_1d, self._settings.model_weight_decays,
                            self.decay_toward)
-
-    def _make_anchors(self, variables, make, make_flag) -> None:
-        """w0 for each variable decayed toward its initial value: an optimizer variable
-        (saved, restored) made by ``make(variable)``, zeros until the first applied
-        update takes the weights into it (``core._take_anchors``), and one flag,
-        ``decay_anchored`` (0 until then), made by ``make_flag()``. Created with a
-        constant initializer, so that a build inside a traced step (``fit`` on
-        TensorFlow, XLA included) lifts them out of the trace."""
-        anchors = [make(variable) if s.toward == "initial" and (s.l1 or s.l2) else None
-                   for variable, s in zip(variables, self.plan.settings)]
-        self._anchors = tuple(anchors)
-        self._anchor_pairs = AnchorPairs(
-            tuple((v, a) for v, a in zip(variables, anchors) if a is not None))
-        self._anchored = make_flag() if self._anchor_pairs.pairs else None
 
     def _resolve_variables(self, variables, placement=None):
         """The plan of the variables, once, at build; then the checks and the table."""

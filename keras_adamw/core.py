@@ -21,8 +21,9 @@ import warnings
 from . import (arguments, compat, matching, plan as plans, regularizers, restore, schedule,
                step as steps, units, validation)
 from ._keras import keras, ops
+from .anchors import Anchoring
 from .build import PlanBuilding, warn_unmatched_exclusions
-from .kernels import generic, torch as torch_kernels
+from .kernels import generic
 from .plan import VariableSetting
 from .state import ScheduleState
 
@@ -34,7 +35,7 @@ __all__ = ["DecoupledCore", "VariableSetting"]
 _NOT_ATTRIBUTES = ("model", "weight_decays", "exclude_from_weight_decay", "t_cur")
 
 
-class DecoupledCore(PlanBuilding):
+class DecoupledCore(PlanBuilding, Anchoring):
     """Shared part of the mixins; see the module docstring."""
 
     #: reads and turns off regularizers for this Keras (tf_keras has its own)
@@ -90,8 +91,8 @@ class DecoupledCore(PlanBuilding):
         self._frozen_paths = None
         self._step = None  # the scalars of the step being run or traced
         self._anchors = ()  # w0 per variable (decay_toward="initial"), made at build
-        self._anchor_pairs = None  # (w, w0) of those variables (build.AnchorPairs)
-        self._anchored = None  # the flag: 1 once w0 holds the weights (build.py)
+        self._anchor_pairs = None  # (w, w0) of those variables (anchors.AnchorPairs)
+        self._anchored = None  # the flag: 1 once w0 holds the weights (anchors.py)
         self._learning_rate_peak = None
         self._units_warned = False
         #: the learning rate's largest value where known (units.py: timescales, the
@@ -233,20 +234,6 @@ class DecoupledCore(PlanBuilding):
         self._step = steps.begin(self, state, learning_rate)
         self._state.write_decay_scale(self._step.decay_scale)
         return state
-
-    def _take_anchors(self, host: bool) -> None:
-        """w0 <- w for each variable decayed toward w0, at this optimizer's first
-        applied update (the flag ``decay_anchored`` is 0): the weights training starts
-        from, whatever was loaded into them after build. A restored w0 wins (its flag
-        is 1). Eager PyTorch (``host``) asks the flag's host mirror; elsewhere one
-        conditional per step (``_anchor_kernel``): no pass over the weights after the
-        first update."""
-        if host:
-            if self._anchored_mirror.get() == 0:
-                torch_kernels.take_anchors(self._anchor_pairs.pairs)
-                self._anchored_mirror.put(1)
-            return
-        self._anchor_kernel(self._anchor_pairs.pairs, self._anchored)
 
     def _end_step(self, state) -> None:
         """Once per applied step, after every variable: t_cur += 1, and a restart
