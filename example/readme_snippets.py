@@ -70,6 +70,18 @@ def snippets(spe):
             lambda: AdamW(learning_rate=warmup, weight_decays=5e-5,
                           decay_follows_schedule=True, init_verbose=False),
             lambda: keras.optimizers.AdamW(learning_rate=warmup_copy(), weight_decay=0.05)),
+        # Corrected decay (AdamC): Keras' AdamW at the same 0.05, not corrected (no
+        # Keras optimizer is): the closest match there is
+        "corrected_0.05": (
+            lambda: AdamW(learning_rate=warmup, weight_decays=0.05, lr_scaled_decay=True,
+                          decay_follows_schedule=True, init_verbose=False),
+            lambda: keras.optimizers.AdamW(learning_rate=warmup_copy(), weight_decay=0.05)),
+        # Cautious decay, tau = 2000 steps: per step 1 / 2000 = 1e-3 * wd -> wd = 0.5
+        # (Keras' AdamW is not cautious: the closest match there is)
+        "cautious_timescale": (
+            lambda: AdamW(learning_rate=1e-3, weight_decays=Timescale(steps=2000),
+                          cautious_decay=True, init_verbose=False),
+            lambda: keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.5)),
         # Another library's value, kept as it is with lr_scaled_decay=True
         "lr_scaled_0.05": (
             lambda: AdamW(learning_rate=1e-3, weight_decays=0.05, lr_scaled_decay=True,
