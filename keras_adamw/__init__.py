@@ -13,7 +13,7 @@ from .regularizers import DeclaredDecay, get_weight_decays, restore_penalties
 from .restore import NORM_LAYERS
 from .units import Timescale
 
-__version__ = "2.2.0"
+__version__ = "2.3.0"
 __all__ = ["AdamW", "NadamW", "SGDW", "decoupled", "get_weight_decays",
            "fill_dict_in_order", "DeclaredDecay", "restore_penalties", "layerwise_lr_multipliers",
            "ScheduleLogger", "preview_schedule", "plot_schedule", "NORM_LAYERS", "Timescale",
