@@ -346,3 +346,27 @@ def test_schedule_logger_and_layerwise_decay_on_tf_keras():
     assert s["stem/kernel"].lr_multiplier == 0.25 and s["block/kernel"].lr_multiplier == 0.5
     assert s["head/kernel"].lr_multiplier == 1.0
     assert history.history["eta_t"][-1] == pytest.approx(sgdr_multiplier(0, 3, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("options", ["cautious", "corrected"])
+def test_cautious_and_corrected_decay_follow_the_reference(options):
+    """cautious_decay and corrected decay (lr_scaled + decay_follows_schedule) through
+    the tf_keras glue, with restarts, groups and l1 (tests/test_modern_decay.py: Keras 3)."""
+    model = two_layer_model()
+    variables = model.trainable_variables
+    ours, theirs = (dict(cautious_decay=True), dict(cautious=True)) if options == "cautious" \
+        else (dict(lr_scaled_decay=True, decay_follows_schedule=True, learning_rate_peak=1e-2),
+              dict(lr_scaled=True, corrected=True, alpha_peak=1e-2))
+    opt = AdamW(learning_rate=1e-2, weight_decays=DECAYS, lr_multipliers=MUS,
+                use_cosine_annealing=True, total_iterations=6, t_mult=2, init_verbose=False,
+                **ours)
+    ref = Reference("adam", [v.numpy() for v in variables], 1e-2, [1.0, 0.5],
+                    [DECAYS["a/kernel"], DECAYS["b/kernel"]], annealing=True,
+                    total_iterations=6, t_mult=2, norm="cycle", **theirs)
+    rng = np.random.default_rng(1)
+    for _ in range(12):
+        grads = [rng.normal(size=v.shape).astype("float32") for v in variables]
+        opt.apply_gradients(zip(grads, variables))
+        ref.step(grads)
+    for v, w in zip(variables, ref.w):
+        np.testing.assert_allclose(v.numpy(), w, rtol=2e-5, atol=2e-6)
