@@ -20,12 +20,12 @@ import warnings
 
 from . import (arguments, compat, matching, plan as plans, regularizers, restore, schedule,
                step as steps, units, validation)
-from ._keras import keras, ops
+from ._keras import ops
 from .anchors import Anchoring
 from .build import PlanBuilding, warn_unmatched_exclusions
 from .kernels import generic
 from .plan import VariableSetting
-from .state import ScheduleState
+from .state import ScheduleState, value_of
 
 __all__ = ["DecoupledCore", "VariableSetting"]
 
@@ -266,7 +266,7 @@ class DecoupledCore(PlanBuilding, Anchoring):
                             normalized=not setting.timescale)
         anchor = self._anchors[index] if self._anchors else None
         d = generic.target_offset(variable if value is None else value, anchor)
-        return generic.decay(variable, a1, a2, d=d), d
+        return generic.decay(variable, a1, a2, d), d
 
     def _decay_variable(self, variable, index: int, step) -> None:
         """w <- w - (a1 sign(d) + a2 d), d = w or w - w0: the generic kernel."""
@@ -286,10 +286,10 @@ class DecoupledCore(PlanBuilding, Anchoring):
         if not (setting.l1 or setting.l2):
             base_update()
             return
-        before = ops.copy(_value(variable))  # w before the step, kept
+        before = ops.copy(value_of(variable))  # w before the step, kept
         terms = self._decay_terms(variable, index, step, value=before)
         base_update()
-        self._subtract(variable, generic.cautious(*terms, before, _value(variable)))
+        self._subtract(variable, generic.cautious(*terms, before, value_of(variable)))
 
     def _subtract(self, variable, value) -> None:
         """variable <- variable - value (Keras 3: ``self.assign_sub``, as Keras'
@@ -353,11 +353,6 @@ class DecoupledCore(PlanBuilding, Anchoring):
                       declared_decays=self._declared_by_index,
                       alpha_peak_at_start=self._alpha_peak)
         return config
-
-
-def _value(variable):
-    """A Keras 3 variable's value, or a tf.Variable (tf_keras) itself."""
-    return variable.value if isinstance(variable, keras.Variable) else variable
 
 
 def _timescales(decays) -> list:

@@ -29,13 +29,13 @@ def settings_table(optimizer, settings, variables) -> str:
     first step, ``c * (l1 * sign(w) + l2 * w)`` with c = eta_0 * s_0 (times alpha_0 * mu
     with ``lr_scaled_decay``), and the timescale of its l2 at the schedule's peak."""
     eta0, c = optimizer.schedule_scalars((optimizer._t_cur_start, optimizer.total_iterations or 1, 0))
-    c0 = c * eta0 if optimizer.lr_scaled_decay else c  # eta_0 * s_0
+    norm = steps.normalization(optimizer, optimizer.total_iterations or 1)  # s_0
+    c0 = eta0 * norm
     follows = optimizer.decay_follows_schedule
     alpha0 = (_initial_learning_rate(optimizer) if optimizer.lr_scaled_decay or follows
               else 1.0)
     if alpha0 is not None and follows:
         c = steps._follow(optimizer, c, alpha0)  # times alpha_0 / alpha_peak
-    norm = steps.normalization(optimizer, optimizer.total_iterations or 1)
     step = None if alpha0 is None else Step(eta0, c, alpha0 * eta0, optimizer.lr_scaled_decay,
                                             norm)
 

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 from ._keras import ops
 
-__all__ = ["HostMirror", "ScheduleState"]
+__all__ = ["HostMirror", "ScheduleState", "value_of"]
 
 
 class HostMirror:
@@ -59,7 +59,7 @@ class HostMirror:
         self._keep(value, version_step=1)
 
 
-def _value(variable):
+def value_of(variable):
     """A Keras 3 variable's value (``.value``), or a tf.Variable's (``read_value()``)."""
     value = variable.value
     return value() if callable(value) else value
@@ -100,7 +100,7 @@ class ScheduleState:
         if host:
             t, length, cycle, _ = self.mirrors
             return t.get(), length.get(), cycle.get() if cycle is not None else 0
-        read_variable = read_variable or _value
+        read_variable = read_variable or value_of
         return (read_variable(self.t_cur), read_variable(self.cycle_length),
                 read_variable(self.cycle) if self.cycle is not None else 0)
 

@@ -37,16 +37,21 @@ __all__ = ["schedule_scalars", "normalization", "schedule_peak", "is_constant", 
 def schedule_scalars(optimizer, t_cur, cycle_length, cycle=0):
     """(eta_t, c) of the step with ``t_cur`` steps of cycle ``cycle`` (of length
     ``cycle_length``) behind it; see the module docstring."""
+    return _scalars(optimizer, t_cur, cycle_length, cycle)[:2]
+
+
+def _scalars(optimizer, t_cur, cycle_length, cycle=0):
+    """(eta_t, c, s): ``schedule_scalars`` and the normalization s in c."""
     eta = (schedule.multiplier(t_cur, cycle_length, cycle, optimizer._shape)
            if optimizer.use_cosine_annealing else 1.0)
     s = normalization(optimizer, cycle_length)
     if not optimizer.lr_scaled_decay:
-        return eta, eta * s
+        return eta, eta * s, s
     if optimizer.decay_follows_schedule and optimizer.use_cosine_annealing:
         # corrected decay: c * lr_mu = gamma_t * (gamma_t / gamma_max) * s; the
         # alpha_t / alpha_peak part is _follow's
-        return eta, (s * eta / optimizer.eta_max if optimizer.eta_max else 0.0 * eta)
-    return eta, s
+        return eta, (s * eta / optimizer.eta_max if optimizer.eta_max else 0.0 * eta), s
+    return eta, s, s
 
 
 def _known_peak(schedule) -> Optional[float]:
@@ -195,8 +200,7 @@ def _follow(optimizer, c, alpha):
 
 def begin(optimizer, state, learning_rate) -> Step:
     """The step's scalars from its schedule state and Keras' learning rate alpha_t."""
-    eta, c = schedule_scalars(optimizer, *state)
-    norm = normalization(optimizer, state[1])
+    eta, c, norm = _scalars(optimizer, *state)
     c = _follow(optimizer, c, learning_rate)
     if not isinstance(eta, float):
         eta = ops.cast(eta, "float32")
@@ -216,11 +220,10 @@ def step_values(optimizer, state, alpha) -> Dict[str, object]:
     device value (a schedule's): then the values that depend on it are tensors, not
     read."""
     state = tuple(int(x) for x in state)
-    eta, c = (float(x) for x in schedule_scalars(optimizer, *state))
+    eta, c, norm = (float(x) for x in _scalars(optimizer, *state))
     if isinstance(alpha, (int, float)):
         alpha = float(alpha)
-    step = Step(eta, _follow(optimizer, c, alpha), alpha * eta, optimizer.lr_scaled_decay,
-                float(normalization(optimizer, state[1])))
+    step = Step(eta, _follow(optimizer, c, alpha), alpha * eta, optimizer.lr_scaled_decay, norm)
     values = {"eta_t": step.eta, "lr": step.learning_rate}
     multipliers, decays = _groups(optimizer)
     for mu in multipliers:

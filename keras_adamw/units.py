@@ -34,6 +34,8 @@ import warnings
 from typing import Mapping, Optional
 
 from . import step as steps
+from ._keras import ops
+from .regularizers.common import as_written
 
 __all__ = ["Timescale", "peak_scale", "timescale_l2", "warn_other_units", "WARN_FRACTION"]
 
@@ -109,8 +111,8 @@ def peak_scale(optimizer, mu: float = 1.0, normalized: bool = True) -> Optional[
     ``normalized=False``), or None where alpha_peak is not known (``lr_scaled_decay``
     with a schedule that does not say its peak)."""
     eta = optimizer.eta_max if optimizer.use_cosine_annealing else 1.0
-    t_norm = optimizer.total_iterations_wd or optimizer.total_iterations
-    c = eta * (math.sqrt(1.0 / t_norm) if t_norm and normalized else 1.0)
+    c = eta * (steps.normalization(optimizer, optimizer.total_iterations or 1)
+               if normalized else 1.0)
     if optimizer.lr_scaled_decay:
         alpha = optimizer._alpha_peak
         if alpha is None:
@@ -144,15 +146,8 @@ def alpha_peak(learning_rate, given: Optional[float]) -> Optional[float]:
     if given is not None:
         return float(given)
     if steps.is_constant(learning_rate):
-        try:
-            value = learning_rate.numpy() if hasattr(learning_rate, "numpy") else (
-                learning_rate.value if hasattr(learning_rate, "assign") else learning_rate)
-            import numpy as np
-
-            from ._keras import ops
-
-            # a float32 variable: the shortest decimal that rounds to it (1e-3, as written)
-            return float(str(np.float32(ops.convert_to_numpy(value))))
+        try:  # a float32 variable: the shortest decimal that rounds to it (1e-3, as written)
+            return as_written(ops.convert_to_numpy(learning_rate))
         except Exception:  # a symbolic value (inside a trace): not known here
             return None
     try:
@@ -167,19 +162,18 @@ def warn_other_units(optimizer, settings, stacklevel: int) -> None:
     ``Timescale`` (then it is what the user asked for)."""
     if getattr(optimizer, "_units_warned", False) or getattr(optimizer, "_restored", False):
         return  # said once, when the optimizer was made (not again at a resume)
-    strong = {}  # (mu, l2) -> paths
+    strong = {}  # (l2, fraction of a weight per step) -> paths
     for s in settings:
         c = peak_scale(optimizer, s.lr_multiplier) if s.l2 and not s.timescale else None
         if c is not None and c * s.l2 > WARN_FRACTION:
-            strong.setdefault((s.lr_multiplier, s.l2), []).append(s.path)
+            strong.setdefault((s.l2, c * s.l2), []).append(s.path)
     if not strong:
         return
     optimizer._units_warned = True
     alpha = optimizer._alpha_peak
-    example = next(iter(strong))[1]
+    example = next(iter(strong))[0]
     lines = []
-    for (mu, l2), paths in strong.items():
-        fraction = peak_scale(optimizer, mu) * l2
+    for (l2, fraction), paths in strong.items():
         shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
         lines.append(f"  l2={l2:g} on {shown}: {fraction:.3g} of each weight per step at the "
                      f"peak, a timescale of {1 / fraction:.3g} applied steps")

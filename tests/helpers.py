@@ -204,3 +204,56 @@ def linear_gradients(epochs):
             y = LINEAR_Y[b:b + LINEAR_BATCH].astype("float64")
             out.append([x.T @ y / (LINEAR_BATCH * 2), y.sum(0) / (LINEAR_BATCH * 2)])
     return out
+
+
+# ------------------------------------------------ reference and resume runs
+
+def compare_with_reference(opt, ref, variables, steps=16, what=""):
+    """Apply the same gradient stream to ``opt`` and the NumPy reference ``ref``; the
+    weights agree to 2e-5 (relative)."""
+    for grads in gradient_stream(variables, steps):
+        opt.apply_gradients(zip(grads, variables))
+        ref.step(grads)
+    for v, w in zip(variables, ref.w):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(v), w, rtol=2e-5, atol=2e-6,
+                                   err_msg=what)
+
+
+def resume_model():
+    """Dense 5 -> 6 (tanh, ``body``) -> 1 (``head``), seeded."""
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((5,))
+    h = keras.layers.Dense(6, activation="tanh", name="body")(inp)
+    return keras.Model(inp, keras.layers.Dense(1, name="head")(h))
+
+
+def resumed_runs(make_optimizer, how, tmp_path):
+    """(straight, resumed): ``resume_model()`` trained 5 epochs straight, and 2 epochs,
+    then resumed (``how``: "keras", through a .keras file; "checkpoint", the optimizer's
+    variables and the weights into a fresh model) and trained 3 more."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(16, 5)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+
+    def fit(model, epochs):
+        model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, verbose=0)
+
+    straight = resume_model()
+    straight.compile(make_optimizer(), loss="mse")
+    fit(straight, 5)
+    first = resume_model()
+    first.compile(make_optimizer(), loss="mse")
+    fit(first, 2)
+    if how == "keras":
+        first.save(tmp_path / "m.keras")
+        second = keras.saving.load_model(tmp_path / "m.keras")
+    else:
+        store = {}
+        first.optimizer.save_own_variables(store)
+        weights = first.get_weights()
+        second = resume_model()
+        second.compile(make_optimizer(), loss="mse")
+        second.optimizer.build(second.trainable_variables)
+        second.optimizer.load_own_variables(store)
+        second.set_weights(weights)
+    fit(second, 3)
+    return straight, second

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras
-from helpers import ALGOS, gradient_stream, two_layer_model
+from helpers import ALGOS, compare_with_reference, gradient_stream, resumed_runs, two_layer_model
 from reference import Reference
 
 from keras_adamw import AdamW
@@ -46,15 +46,6 @@ SCHEDULES = {
 }
 
 
-def _compare(opt, ref, variables, steps=STEPS, what=""):
-    for grads in gradient_stream(variables, steps):
-        opt.apply_gradients(zip(grads, variables))
-        ref.step(grads)
-    for v, w in zip(variables, ref.w):
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(v), w, rtol=2e-5, atol=2e-6,
-                                   err_msg=what)
-
-
 @pytest.mark.parametrize("restarts", [False, True])
 @pytest.mark.parametrize("schedule", list(SCHEDULES))
 @pytest.mark.parametrize("algo", ["adam", "nadam", "sgd_momentum"])
@@ -70,7 +61,7 @@ def test_decay_follows_the_schedule(algo, schedule, restarts, no_per_variable_st
                     formula, [1.0, 0.5], [DECAYS["a"], DECAYS["b"]], alpha_peak=peak,
                     annealing=restarts, total_iterations=6 if restarts else None, t_mult=2,
                     norm="cycle" if restarts else None, **ref_kwargs)
-    _compare(opt, ref, variables, what=f"{algo} {schedule} restarts={restarts}")
+    compare_with_reference(opt, ref, variables, what=f"{algo} {schedule} restarts={restarts}")
 
 
 def test_a_constant_learning_rate_changes_nothing():
@@ -103,7 +94,7 @@ def test_decay_toward_the_initial_weights(algo, toward, no_per_variable_step_on_
                     [DECAYS["a"], DECAYS["b"]], annealing=True, total_iterations=6, t_mult=2,
                     norm="cycle", anchors=[w0[0], w0[1] if toward == "initial" else None],
                     **ref_kwargs)
-    _compare(opt, ref, variables, what=f"{algo} toward={toward}")
+    compare_with_reference(opt, ref, variables, what=f"{algo} toward={toward}")
     assert [s.toward for s in opt.plan.settings] == (
         ["initial", "initial"] if toward == "initial" else ["initial", "zero"])
 
@@ -117,14 +108,7 @@ def test_both_options_together_with_lr_groups():
                 decay_toward={"a": "initial"}, decay_follows_schedule=True, init_verbose=False)
     ref = Reference("adam", w0, formula, [1.0, 0.5], [DECAYS["a"], DECAYS["b"]],
                     alpha_peak=peak, anchors=[w0[0], None])
-    _compare(opt, ref, variables)
-
-
-def _resume_model():
-    keras.utils.set_random_seed(3)
-    inp = keras.Input((5,))
-    h = keras.layers.Dense(6, activation="tanh", name="body")(inp)
-    return keras.Model(inp, keras.layers.Dense(1, name="head")(h))
+    compare_with_reference(opt, ref, variables)
 
 
 def _resume_optimizer():
@@ -136,32 +120,7 @@ def _resume_optimizer():
 
 @pytest.mark.parametrize("how", ["keras", "checkpoint"])
 def test_exact_resume_mid_run(how, tmp_path):
-    rng = np.random.default_rng(7)
-    x, y = rng.normal(size=(16, 5)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
-
-    def fit(model, epochs):
-        model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, verbose=0)
-
-    straight = _resume_model()
-    straight.compile(_resume_optimizer(), loss="mse")
-    fit(straight, 5)
-    first = _resume_model()
-    first.compile(_resume_optimizer(), loss="mse")
-    fit(first, 2)
-    if how == "keras":
-        path = str(tmp_path / "m.keras")
-        first.save(path)
-        second = keras.saving.load_model(path)
-    else:
-        store = {}
-        first.optimizer.save_own_variables(store)
-        weights = first.get_weights()
-        second = _resume_model()
-        second.compile(_resume_optimizer(), loss="mse")
-        second.optimizer.build(second.trainable_variables)
-        second.optimizer.load_own_variables(store)
-        second.set_weights(weights)
-    fit(second, 3)
+    straight, second = resumed_runs(_resume_optimizer, how, tmp_path)
     for a, b in zip(straight.trainable_variables, second.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
     anchors = [a for a in second.optimizer._anchors if a is not None]
@@ -171,7 +130,7 @@ def test_exact_resume_mid_run(how, tmp_path):
 
 def test_decay_toward_across_a_model_recreation():
     """A second AdamW(model=m) (a re-run cell, a recompile after unfreezing) reads the
-    same declared decays, and its w0 is the weights when it is built."""
+    same declared decays, and its w0 is the weights at its first update."""
     inp = keras.Input((4,))
     out = keras.layers.Dense(3, name="d", kernel_regularizer=keras.regularizers.L2(0.1))(inp)
     model = keras.Model(inp, out)
@@ -182,7 +141,7 @@ def test_decay_toward_across_a_model_recreation():
         w0 = [v.numpy() for v in variables]
         ref = Reference("adam", w0, 1e-2, [1.0, 1.0], [(0.0, 0.1), (0.0, 0.0)],
                         anchors=[w0[0], None])
-        _compare(opt, ref, variables, steps=4)
+        compare_with_reference(opt, ref, variables, steps=4)
         assert opt.setting_of(variables[0]).l2 == 0.1
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import keras
-from helpers import (ALGOS, LINEAR_START, gradient_stream, linear_fit, linear_gradients,
-                     linear_loss, linear_model, two_layer_model)
+from helpers import (ALGOS, LINEAR_START, compare_with_reference, linear_fit,
+                     linear_gradients, linear_loss, linear_model, resume_model, resumed_runs,
+                     two_layer_model)
 from reference import Reference
 
 from keras_adamw import AdamW, SGDW, preview_schedule
@@ -34,15 +35,6 @@ def warmup_cosine_formula(step):
     return 1e-2 * (0.9 * 0.5 * (1 + math.cos(math.pi * done)) + 0.1)
 
 
-def _compare(opt, ref, variables, steps=16, what=""):
-    for grads in gradient_stream(variables, steps):
-        opt.apply_gradients(zip(grads, variables))
-        ref.step(grads)
-    for v, w in zip(variables, ref.w):
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(v), w, rtol=2e-5, atol=2e-6,
-                                   err_msg=what)
-
-
 @pytest.mark.parametrize("toward", ["zero", "initial"])
 @pytest.mark.parametrize("algo", ["adam", "nadam", "sgd_momentum", "sgd_nesterov"])
 def test_cautious_decay_with_restarts_groups_l1_and_w0(algo, toward,
@@ -57,7 +49,7 @@ def test_cautious_decay_with_restarts_groups_l1_and_w0(algo, toward,
                     [DECAYS["a"], DECAYS["b"]], annealing=True, total_iterations=6, t_mult=2,
                     norm="cycle", cautious=True,
                     anchors=[w0[0], w0[1]] if toward == "initial" else None, **ref_kwargs)
-    _compare(opt, ref, variables, what=f"{algo} toward={toward}")
+    compare_with_reference(opt, ref, variables, what=f"{algo} toward={toward}")
 
 
 @pytest.mark.parametrize("cautious", [False, True])
@@ -78,7 +70,7 @@ def test_corrected_decay_follows_the_squared_learning_rate(algo, cautious,
                     [1.0, 0.5], [DECAYS["a"], DECAYS["b"]], annealing=True,
                     total_iterations=6, t_mult=2, norm="cycle", lr_scaled=True,
                     alpha_peak=1e-2, corrected=True, cautious=cautious, **ref_kwargs)
-    _compare(opt, ref, variables, what=f"{algo} cautious={cautious}")
+    compare_with_reference(opt, ref, variables, what=f"{algo} cautious={cautious}")
 
 
 def test_corrected_decay_is_the_lr_scaled_decay_times_gamma_over_gamma_max():
@@ -134,37 +126,16 @@ def _optimizer(init_verbose=False):
                  use_cosine_annealing=True, total_iterations=3, t_mult=2)
 
 
-def _model():
-    keras.utils.set_random_seed(3)
-    inp = keras.Input((5,))
-    h = keras.layers.Dense(6, activation="tanh", name="body")(inp)
-    return keras.Model(inp, keras.layers.Dense(1, name="head")(h))
-
-
 def test_exact_resume_through_a_keras_file(tmp_path):
-    rng = np.random.default_rng(7)
-    x, y = rng.normal(size=(16, 5)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
-
-    def fit(model, epochs):
-        model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, verbose=0)
-
-    straight = _model()
-    straight.compile(_optimizer(), loss="mse")
-    fit(straight, 5)
-    first = _model()
-    first.compile(_optimizer(), loss="mse")
-    fit(first, 2)
-    first.save(tmp_path / "m.keras")
-    second = keras.saving.load_model(tmp_path / "m.keras")
+    straight, second = resumed_runs(_optimizer, "keras", tmp_path)
     assert second.optimizer.cautious_decay and second.optimizer.decay_follows_schedule
-    fit(second, 3)
     for a, b in zip(straight.trainable_variables, second.trainable_variables):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(b), keras.ops.convert_to_numpy(a),
                                    rtol=1e-6, atol=1e-7)
 
 
 def test_the_views_say_which_decay(capsys):
-    model = _model()
+    model = resume_model()
     opt = _optimizer(init_verbose=True)
     opt.build(model.trainable_variables)
     title = capsys.readouterr().out.splitlines()[0]

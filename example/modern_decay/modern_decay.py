@@ -62,7 +62,7 @@ from keras_adamw import AdamW, Timescale, decoupled  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "replication"))
-from replicate import fit_optimum, fitted_slope, paired  # noqa: E402
+from replicate import bootstrap_optima, ci, fitted_slope, paired  # noqa: E402
 
 LionW = decoupled(keras.optimizers.Lion, name="LionW")
 
@@ -466,22 +466,7 @@ def analyse_timescale(correct, taus, sizes, steps_per_epoch, window, n_boot, see
     j. The bootstrap resamples validation examples and replicates jointly over sizes (as
     the replication's normalized-decay analysis)."""
     lx, ln = np.log2(taus), np.log2(sizes)
-
-    def optima(errs):
-        fits = [fit_optimum(lx, e, window) for e in errs]
-        return np.array([f[0] for f in fits]), [f[1] for f in fits]
-
-    samples, _, reps = correct[0].shape
-    flat = [c.reshape(samples, -1).astype(float) for c in correct]
-    opt, edges = optima([1 - c.mean(axis=(0, 2)) for c in correct])
-    rng = np.random.default_rng(seed)
-    draws = np.empty((n_boot, len(sizes)))
-    for d in range(n_boot):
-        weights = np.bincount(rng.integers(0, samples, samples), minlength=samples) / samples
-        cols = rng.integers(0, reps, reps)
-        errs = [1 - (weights @ f).reshape(-1, reps)[:, cols].mean(axis=1) for f in flat]
-        draws[d] = optima(errs)[0]
-    ci = lambda a: [float(np.percentile(a, 2.5)), float(np.percentile(a, 97.5))]  # noqa: E731
+    opt, edges, draws = bootstrap_optima(correct, lx, window, n_boot, seed)
     slope, boot = float(fitted_slope(ln, opt)), fitted_slope(ln, draws)
     slope_ci = ci(boot)
     log_spe = np.log2(steps_per_epoch)

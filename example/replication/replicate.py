@@ -382,6 +382,33 @@ def favoured(ci):
         "neither (the interval excludes both)"
 
 
+def ci(values) -> list:
+    """The 95% percentile interval of bootstrap draws."""
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
+def bootstrap_optima(correct, log_x, window, n_boot, seed):
+    """The optimum (``fit_optimum`` vertex, in ``log_x``) of each setting j, whether it
+    is at the grid's edge, and ``n_boot`` bootstrap draws of the optima: validation
+    samples and replicates resampled jointly over the settings. ``correct[j]``:
+    (validation samples, grid values, replicates) booleans."""
+    def optima(errs):
+        fits = [fit_optimum(log_x, e, window) for e in errs]
+        return np.array([f[0] for f in fits]), [f[1] for f in fits]
+
+    samples, _, reps = correct[0].shape
+    flat = [c.reshape(samples, -1).astype(float) for c in correct]
+    opt, edges = optima([1 - c.mean(axis=(0, 2)) for c in correct])
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_boot, len(correct)))
+    for d in range(n_boot):
+        weights = np.bincount(rng.integers(0, samples, samples), minlength=samples) / samples
+        cols = rng.integers(0, reps, reps)
+        errs = [1 - (weights @ f).reshape(-1, reps)[:, cols].mean(axis=1) for f in flat]
+        draws[d] = optima(errs)[0]
+    return opt, edges, draws
+
+
 def analyse_normalized_decay(correct, values, budgets, steps_per_epoch, window=5,
                              n_boot=1000, seed=0):
     """Optimum per budget, slope, shifts and the decision, from validation correctness.
@@ -390,22 +417,7 @@ def analyse_normalized_decay(correct, values, budgets, steps_per_epoch, window=5
     (epochs). Replicates and validation samples are resampled jointly over budgets."""
     lx, lt = np.log2(values), np.log2(budgets)
     steps = [b * steps_per_epoch for b in budgets]
-
-    def optima(errs):
-        fits = [fit_optimum(lx, e, window) for e in errs]
-        return np.array([f[0] for f in fits]), [f[1] for f in fits]
-
-    samples, _, reps = correct[0].shape
-    flat = [c.reshape(samples, -1).astype(float) for c in correct]
-    opt, edges = optima([1 - c.mean(axis=(0, 2)) for c in correct])
-    rng = np.random.default_rng(seed)
-    draws = np.empty((n_boot, len(budgets)))
-    for d in range(n_boot):
-        weights = np.bincount(rng.integers(0, samples, samples), minlength=samples) / samples
-        cols = rng.integers(0, reps, reps)
-        errs = [1 - (weights @ f).reshape(-1, reps)[:, cols].mean(axis=1) for f in flat]
-        draws[d] = optima(errs)[0]
-    ci = lambda a: [float(np.percentile(a, 2.5)), float(np.percentile(a, 97.5))]  # noqa: E731
+    opt, edges, draws = bootstrap_optima(correct, lx, window, n_boot, seed)
     slope, boot_slopes = float(fitted_slope(lt, opt)), fitted_slope(lt, draws)
     slope_ci = ci(boot_slopes)
     ratio = budgets[-1] / budgets[0]

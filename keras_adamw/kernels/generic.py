@@ -14,7 +14,7 @@ The base class's own ``update_step`` does the last line, untouched. With
 
 from .._keras import keras, ops
 
-__all__ = ["decay", "cautious", "take_anchors"]
+__all__ = ["target_offset", "decay", "cautious", "take_anchors"]
 
 
 def target_offset(variable, anchor=None):
@@ -22,10 +22,10 @@ def target_offset(variable, anchor=None):
     return variable if anchor is None else ops.subtract(variable, anchor)
 
 
-def decay(variable, a1, a2, anchor=None, d=None):
-    """a1 * sign(d) + a2 * d with d = w - w0 (``anchor``) or w (None for a zero
-    coefficient), from w before the step: what the caller subtracts from w."""
-    d = target_offset(variable, anchor) if d is None else d
+def decay(variable, a1, a2, d):
+    """a1 * sign(d) + a2 * d (None for a zero coefficient), in ``variable``'s dtype, with
+    d = w - w0 or w from w before the step (``target_offset``): what the caller
+    subtracts from w."""
     out = None
     if a2 is not None:
         out = ops.multiply(d, ops.cast(a2, variable.dtype))

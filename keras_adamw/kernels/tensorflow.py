@@ -194,9 +194,9 @@ def _whole_step(optimizer, grads, variables, step, *, algorithm: str) -> bool:
             coefficients = step.decay(s.lr_multiplier, s.l1, s.l2, dtype,
                                       normalized=not s.timescale)
             if optimizer.cautious_decay:  # after the update, masked by its step
-                d = value.read_value() if anchor is None else value.read_value() - anchor
-                decay = generic.decay(value, *coefficients, d=d)
                 before = value.read_value()
+                d = before if anchor is None else before - anchor
+                decay = generic.decay(value, *coefficients, d)
             else:
                 _decay(value, *coefficients, anchor=anchor)
         _UPDATES[algorithm](optimizer, scalars[dtype], index, value, ops.cast(g, dtype),
